@@ -21,8 +21,9 @@ from .intnet import BoundNetwork
 from .schedule import Layout, Tile, tiles, wavefront
 
 DEFAULT_TILE = 64  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
-DEFAULT_CHUNK = 64  # tiles decoded together: bounds memory (~1 GB at 64 tiles of 64 x 64 on the default model)
-ENCODE_BATCH = 65536  # positions whose frequencies are computed at once by the encoder
+DEFAULT_CHUNK = 256  # tiles decoded together (a megapixel of 64 x 64 tiles): bounds memory
+ENCODE_BATCH = 32768  # positions the encoder runs through a layer at once (bounds its memory)
+FREQ_BATCH = 4096  # positions whose 256-way frequencies are computed at once (cache-sized)
 
 Progress = Callable[[int, int], None]  # (pixels done, pixels total)
 
@@ -87,9 +88,10 @@ def _stream_order(step_sizes: np.ndarray, groups: int) -> np.ndarray:
 
 
 def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: int = DEFAULT_TILE,
-                  chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None
-                  ) -> tuple[bytes, float]:
-    """(H, W, C) uint8 -> (payload, ideal bits)."""
+                  chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
+                  trace: list | None = None) -> tuple[bytes, float]:
+    """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives the (N, 256) frequency arrays
+    in stream order, for tests that compare them with the decoder's."""
     net, dev = model.network, torch.device(device)
     height, width = pixels.shape[:2]
     coded = _coded_channels(model, mode)
@@ -104,17 +106,17 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
         values = x[rc[:, 0], rc[:, 1]].to(dev)  # (N, C)
         for g in range(net.config.channels):
             bn.write_pixels(g, pos, values[:, g])
-        st = bn.state(len(pos))
-        _run_layers(bn, pos, st)
+        h = torch.zeros(len(pos), net.config.hidden, device=dev)  # (N, F) residual stream
+        _run_layers(bn, pos, h)
         medians = bn.medians(pos)
         sizes = np.array([len(p) for p, _ in steps])
         bounds = np.concatenate([[0], np.cumsum(sizes)])
         first = 0
         while first < len(steps):  # batches of whole steps, so each batch is a contiguous stream segment
-            last = int(np.searchsorted(bounds, bounds[first] + ENCODE_BATCH, side="right")) - 1
+            last = int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1
             last = max(last, first + 1)
             a, b = int(bounds[first]), int(bounds[last])
-            sub = {"h": st["h"][a:b], "o": st["o"][a:b]}
+            sub = {"h": h[a:b], "o": torch.zeros_like(h[a:b])}
             symbols, freqs = [], []
             for g in coded:
                 bn.head(g, pos[a:b], sub)
@@ -126,6 +128,8 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
             s = torch.cat(symbols)[order].cpu().numpy()
             f = torch.cat(freqs)[order].cpu().numpy()
             enc.push(s, f)
+            if trace is not None:
+                trace.append(f)
             ideal += coder.ideal_bits(s, f)
             first = last
         done += len(pos)
@@ -134,23 +138,30 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     return enc.finish(), ideal
 
 
-def _run_layers(bn: BoundNetwork, pos: torch.Tensor, st: dict) -> None:
-    """All layers up to the head over all positions, layer by layer (the encoder's one pass)."""
+def _run_layers(bn: BoundNetwork, pos: torch.Tensor, h: torch.Tensor) -> None:
+    """The encoder's pass: every layer up to the head over all positions, layer by layer, in batches of
+    positions (any split gives the same integers). h (N, F) receives the final residual stream."""
     groups = range(bn.net.config.channels)
-    for g in groups:
-        bn.first(g, pos, st)
+    batches = [slice(a, a + ENCODE_BATCH) for a in range(0, len(pos), ENCODE_BATCH)]
+    views = lambda sl: {"h": h[sl], "v": [torch.zeros_like(h[sl])] * bn.net.config.blocks}
+    for sl in batches:
+        for g in groups:
+            bn.first(g, pos[sl], views(sl))
     for b in range(bn.net.config.blocks):
-        for g in groups:
-            bn.store(b, g, pos, st)
-        for g in groups:
-            bn.inner(b, g, pos, st)
-        for g in groups:
-            bn.outer(b, g, pos, st)
+        for sl in batches:
+            for g in groups:
+                bn.store(b, g, pos[sl], views(sl))
+        for sl in batches:
+            st = views(sl)
+            for g in groups:
+                bn.inner(b, g, pos[sl], st)
+            for g in groups:
+                bn.outer(b, g, pos[sl], st)
 
 
 def decode_pixels(header: Header, payload: bytes, model: registry.Model, device: str = "cpu",
-                  progress: Progress | None = None) -> np.ndarray:
-    """Payload -> (H, W, C) uint8, one wavefront line at a time."""
+                  progress: Progress | None = None, trace: list | None = None) -> np.ndarray:
+    """Payload -> (H, W, C) uint8, one wavefront line at a time. trace: as for encode_pixels."""
     net, dev = model.network, torch.device(device)
     mode = header.mode
     coded = _coded_channels(model, mode)
@@ -173,7 +184,10 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
                     continue
                 bn.head(g, pos, st)
                 f = bn.frequencies(bn.logits(g, st))
-                r = torch.from_numpy(dec.pop(f.cpu().numpy())).to(dev)
+                f = f.cpu().numpy()
+                if trace is not None:
+                    trace.append(f)
+                r = torch.from_numpy(dec.pop(f)).to(dev)
                 value = (r + bn.prediction(g, pos, medians)) % 256
                 for c in (range(net.config.channels) if mode == "L" else [g]):
                     bn.write_pixels(c, pos, value)

@@ -17,17 +17,18 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .pixelcnn import ACT_MAX, LOGIT_MAX, PixelCNN, PixelCNNConfig, INPUT_SCALE
+from .pixelcnn import ACT_MAX, PixelCNN, PixelCNNConfig, INPUT_SCALE
 from .predictor import med, predict
 from .schedule import Layout
 
 FREQ_TOTAL = 2**24 - 256  # integer frequencies sum to this; the coder gives symbol i (f_i + 1) / 2^24
 EXP_ONE = 2**20  # exp table value at logit difference 0
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
+RECIPROCAL_BITS = 28  # fixed-point precision of 1 / sum(e) in frequencies()
 
-# Names of the integer layers, in network order. Each has weight (out, in, k, k), bias (out,),
-# multiplier (out,) and shift ().
 def layer_names(config: PixelCNNConfig) -> list[str]:
+    """The integer layers in network order. Each has weight (out, in, k, k), bias (out,) and shift ();
+    all but "out" also a multiplier (out,). "out" has none: its accumulator is the logit in 2^-shift nats."""
     return ["first"] + [f"{kind}{b}" for b in range(config.blocks) for kind in ("inner", "outer")] + ["head", "out"]
 
 
@@ -37,59 +38,58 @@ def export_arrays(model: PixelCNN) -> dict[str, np.ndarray]:
         raise ValueError("the model is not calibrated: train it through the quantization-aware phase first")
     cfg = model.config
     s = model.scales.tolist()
-    s_h, s_o, unit = s[0], s[-1], 2.0 ** -cfg.logit_bits
-    convs = {"first": (model.first, INPUT_SCALE, s_h), "head": (model.head, s_h, s_o), "out": (model.out, s_o, unit)}
+    s_h, s_o = s[0], s[-1]
+    convs = {"first": (model.first, INPUT_SCALE, s_h), "head": (model.head, s_h, s_o)}
     for b in range(cfg.blocks):
         convs[f"inner{b}"] = (model.inner[b], s_h, s[1 + b])
         convs[f"outer{b}"] = (model.outer[b], s[1 + b], s_h)
     arrays = {}
     with torch.no_grad():
-        for name in layer_names(cfg):
+        for name in layer_names(cfg)[:-1]:
             conv, s_in, s_out = convs[name]
             w, b, m, shift = conv.integer_params(s_in, s_out)
             arrays[f"{name}.weight"] = w.long().numpy()
             arrays[f"{name}.bias"] = b.long().numpy()
             arrays[f"{name}.multiplier"] = m.numpy()
             arrays[f"{name}.shift"] = np.array(shift, dtype=np.int64)
-    arrays["exp_table"] = exp_table(cfg.logit_bits)
+        w, b, k = model.out.logit_params(s_o)
+        arrays["out.weight"], arrays["out.bias"] = w.long().numpy(), b.long().numpy()
+        arrays["out.shift"] = np.array(k, dtype=np.int64)
+    arrays["exp_table"] = exp_table(k)
     return arrays
 
 
-def exp_table(logit_bits: int) -> np.ndarray:
-    """E[d] = round(EXP_ONE * exp(-d / 2^logit_bits)) for d = 0.. until it reaches 0. Computed once at
-    export and stored in the weights file, so no machine ever evaluates exp() on the coding path."""
-    values = []
-    d = 0
-    while True:
-        v = math.floor(EXP_ONE * math.exp(-d * 2.0**-logit_bits) + 0.5)
-        values.append(v)
-        if v == 0:
-            return np.array(values, dtype=np.int64)
-        d += 1
+def exp_table(k: int) -> np.ndarray:
+    """E[d] = round(EXP_ONE * exp(-d / 2^k)) for d = 0, 1, ... until it reaches 0. Computed once at export
+    and stored in the weights file, so no machine ever evaluates exp() on the coding path."""
+    d = np.arange(int(2**k * math.log(2 * EXP_ONE)) + 2)
+    e = np.floor(EXP_ONE * np.exp(-d * 2.0**-k) + 0.5).astype(np.int64)
+    return e[: int(np.argmax(e == 0)) + 1]
 
 
 @dataclass
 class GroupWeights:
     """One layer's weights for one output channel group, laid out for gather + matmul."""
 
-    taps: torch.Tensor  # (taps, ) flat offsets of the off-centre taps, relative to the position
-    w_taps: torch.Tensor  # (taps * in, out_g) float32, integer-valued; may be empty
-    centre: int  # input features readable at the centre position (earlier groups, and own for mask B)
-    w_centre: torch.Tensor  # (centre, out_g) float32
+    taps: torch.Tensor  # (taps,) flat offsets of the off-centre taps, relative to the position
+    w_taps: torch.Tensor  # (taps * in, out_g) float32, integer-valued; may have 0 rows
+    centre: int  # input features read at the centre position (earlier groups; own group too for mask B)
+    w_centre: torch.Tensor  # (centre, out_g) float32, integer-valued
     bias: torch.Tensor  # (out_g,) int64
-    multiplier: torch.Tensor  # (out_g,) int64
+    bias_f: torch.Tensor  # (out_g,) float32, the same integers
+    multiplier: torch.Tensor | None  # (out_g,) int64; None for the output layer
     shift: int
     out: slice  # the output features of this group
 
 
 class IntegerPixelCNN:
-    """Integer inference of a PixelCNN for one buffer layout (a chunk of tiles)."""
+    """Integer inference of a PixelCNN, built from the arrays of a model file."""
 
     def __init__(self, config: PixelCNNConfig, arrays: dict[str, np.ndarray]):
         self.config = config
         self.groups = config.channels
-        self.table = torch.from_numpy(np.asarray(arrays["exp_table"], dtype=np.int64))
         self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        self.table = torch.from_numpy(self.arrays["exp_table"].astype(np.int64))
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
         self._check_exact()
@@ -107,28 +107,31 @@ class IntegerPixelCNN:
 
 
 class BoundNetwork:
-    """The integer network with buffers for one layout on one device.
+    """The integer network with buffers for one layout (a chunk of tiles) on one device.
 
-    Buffers (flat over the layout's positions, zero where nothing was written = zero padding):
-      a0     (P, C)  input x - 128 of decoded pixels
-      x      (P, C)  decoded pixel values (the predictor's context)
-      relu_h[b] (P, F) relu of the residual stream entering block b (read by block b's 3x3 conv)
-    Per-position state for a set of N positions (see `state`): h, v[b], o, all (N, F).
+    Buffers, flat over the layout's positions, zero where nothing was written (= zero padding):
+      a0        (P, C) int8   x - 128 of known pixels (the first layer's input)
+      x         (P, C) int64  known pixel values (the predictor's context)
+      relu_h[b] (P, F) uint8  relu of the residual stream entering block b (block b's 3x3 conv input)
+    Per-position state for N positions being computed (`state`): h (N, F) stream, v[b] (N, F) block b's
+    inner activation, o (N, F) head output; float32 holding integers.
     """
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device):
         self.net, self.layout, self.device = net, layout, device
+        if device.type == "cuda":  # TF32 would round the float32 products: keep full precision
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.set_float32_matmul_precision("highest")
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
-        self.fg = f // c  # features per group
-        zeros = lambda n: torch.zeros(layout.positions, n, dtype=torch.float32, device=device)
-        self.a0 = zeros(c)
+        self.fg = f // c  # features per channel group
+        self.a0 = torch.zeros(layout.positions, c, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int64, device=device)
-        self.relu_h = [zeros(f) for _ in range(cfg.blocks)]
+        self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.uint8, device=device) for _ in range(cfg.blocks)]
         self.table = net.table.to(device)
         self.weights = {name: [self._group_weights(name, g) for g in range(c)] for name in layer_names(cfg)}
-        self.predictor_taps = torch.tensor([layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)],
-                                           dtype=torch.int64, device=device)
+        taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
+        self.predictor_taps = torch.tensor(taps, dtype=torch.int64, device=device)
 
     def _group_weights(self, name: str, g: int) -> GroupWeights:
         a = self.net.arrays
@@ -144,96 +147,96 @@ class BoundNetwork:
                     break
                 offsets.append(self.layout.offset(dy, dx))
                 blocks.append(w[rows, :, dy + c, dx + c].T)  # (in, out_g)
-        if name == "out":  # own group only, centre only
-            centre_w = torch.zeros(0, og, dtype=w.dtype)
-            centre = 0
-            own = w[rows, g * ig : (g + 1) * ig, c, c].T
+        if name == "out":  # centre only, own group only
+            centre, w_centre = self.fg, w[rows, g * ig : (g + 1) * ig, c, c].T
         else:
             centre = g * ig if name == "first" else (g + 1) * ig
-            centre_w = w[rows, :centre, c, c].T
-            own = None
-        to = lambda t: t.to(self.device, torch.float32).contiguous()
-        w_taps = torch.cat(blocks, 0) if blocks else torch.zeros(0, og, dtype=w.dtype)
-        gw = GroupWeights(
+            w_centre = w[rows, :centre, c, c].T  # (centre, out_g)
+        f32 = lambda t: t.to(self.device, torch.float32).contiguous()
+        bias = torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device)
+        multiplier = a.get(f"{name}.multiplier")
+        return GroupWeights(
             taps=torch.tensor(offsets, dtype=torch.int64, device=self.device),
-            w_taps=to(w_taps),
+            w_taps=f32(torch.cat(blocks, 0) if blocks else torch.zeros(0, og)),
             centre=centre,
-            w_centre=to(own if own is not None else centre_w),
-            bias=torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device),
-            multiplier=torch.from_numpy(a[f"{name}.multiplier"][rows]).to(self.device),
+            w_centre=f32(w_centre),
+            bias=bias,
+            bias_f=f32(bias),
+            multiplier=None if multiplier is None else torch.from_numpy(multiplier[rows]).to(self.device),
             shift=int(a[f"{name}.shift"]),
             out=rows,
         )
-        return gw
 
-    # ---- per-position state -------------------------------------------------------------------------
     def state(self, n: int) -> dict:
-        f = self.net.config.hidden
+        f, blocks = self.net.config.hidden, self.net.config.blocks
         z = lambda: torch.zeros(n, f, dtype=torch.float32, device=self.device)
-        return {"h": z(), "v": [z() for _ in range(self.net.config.blocks)], "o": z()}
+        return {"h": z(), "v": [z() for _ in range(blocks)], "o": z()}
 
-    # ---- the layers -----------------------------------------------------------------------------------
+    # ---- the layers: each computes one channel group at N positions ------------------------------------
     def _accumulate(self, gw: GroupWeights, buffer: torch.Tensor | None, pos: torch.Tensor,
                     centre: torch.Tensor) -> torch.Tensor:
-        """Exact integer accumulator (N, out_g) int64: off-centre taps from `buffer`, centre from `centre`."""
-        acc = centre @ gw.w_centre  # (N, centre) @ (centre, out_g)
+        """Exact accumulator (N, out_g) float32: off-centre taps gathered from `buffer`, the centre given."""
+        acc = torch.addmm(gw.bias_f, centre, gw.w_centre)  # (N, centre) @ (centre, out_g)
         if len(gw.taps):
             nb = buffer.index_select(0, (pos[:, None] + gw.taps[None, :]).reshape(-1))  # (N * taps, in)
-            acc = acc + nb.view(len(pos), -1) @ gw.w_taps  # (N, taps * in) @ (taps * in, out_g)
-        return acc.long() + gw.bias
+            acc = acc.addmm_(nb.view(len(pos), -1).float(), gw.w_taps)  # (N, taps * in) @ (taps * in, out_g)
+        return acc
 
     @staticmethod
     def _requant(acc: torch.Tensor, gw: GroupWeights, lo: int, hi: int) -> torch.Tensor:
+        """round(acc * multiplier / 2^shift), clamped: int64 arithmetic, float32 (integer) result."""
         half = (1 << gw.shift) >> 1
-        return ((acc * gw.multiplier + half) >> gw.shift).clamp(lo, hi)
+        return ((acc.long() * gw.multiplier + half) >> gw.shift).clamp_(lo, hi).float()
 
     def first(self, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights["first"][g]
-        acc = self._accumulate(gw, self.a0, pos, self.a0[pos, : gw.centre])
-        st["h"][:, gw.out] = self._requant(acc, gw, -ACT_MAX, ACT_MAX).float()
+        acc = self._accumulate(gw, self.a0, pos, self.a0[pos, : gw.centre].float())
+        st["h"][:, gw.out] = self._requant(acc, gw, -ACT_MAX, ACT_MAX)
 
     def store(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
         """Publish relu of group g of the stream entering block b, for later positions' 3x3 taps."""
         out = self.weights["first"][g].out
-        self.relu_h[b][pos, out] = st["h"][:, out].clamp(min=0)
+        self.relu_h[b][pos, out] = st["h"][:, out].clamp(min=0).to(torch.uint8)
 
     def inner(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights[f"inner{b}"][g]
         buf = self.relu_h[b]
-        acc = self._accumulate(gw, buf, pos, buf[pos, : gw.centre])
-        st["v"][b][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX).float()
+        acc = self._accumulate(gw, buf, pos, buf[pos, : gw.centre].float())
+        st["v"][b][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX)
 
     def outer(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights[f"outer{b}"][g]
         acc = self._accumulate(gw, None, pos, st["v"][b][:, : gw.centre])
-        y = self._requant(acc, gw, -ACT_MAX, ACT_MAX).float()
-        st["h"][:, gw.out] = (st["h"][:, gw.out] + y).clamp(-ACT_MAX, ACT_MAX)
+        y = self._requant(acc, gw, -ACT_MAX, ACT_MAX)
+        st["h"][:, gw.out] = (st["h"][:, gw.out] + y).clamp_(-ACT_MAX, ACT_MAX)
 
     def head(self, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights["head"][g]
         acc = self._accumulate(gw, None, pos, st["h"][:, : gw.centre].clamp(min=0))
-        st["o"][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX).float()
+        st["o"][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX)
 
     def logits(self, g: int, st: dict) -> torch.Tensor:
-        """(N, 256) int64 logits of channel g, in units of 2^-logit_bits nats."""
+        """(N, 256) logits of channel g: float32 holding integers, in units of 2^-shift nats."""
         gw = self.weights["out"][g]
-        own = st["o"][:, g * self.fg : (g + 1) * self.fg]
-        acc = (own @ gw.w_centre).long() + gw.bias
-        return self._requant(acc, gw, -LOGIT_MAX, LOGIT_MAX)
+        return torch.addmm(gw.bias_f, st["o"][:, g * self.fg : (g + 1) * self.fg], gw.w_centre)
 
     def frequencies(self, logits: torch.Tensor) -> torch.Tensor:
-        """Integer softmax: (N, 256) logits -> (N, 256) int64 frequencies summing to FREQ_TOTAL."""
-        d = (logits.amax(dim=1, keepdim=True) - logits).clamp(max=len(self.table) - 1)
-        e = self.table[d]  # (N, 256), e >= 1 at the maximum
-        f = e * FREQ_TOTAL // e.sum(dim=1, keepdim=True)
-        f[:, 0] += FREQ_TOTAL - f.sum(dim=1)  # rounding remainder to the predicted value (residual 0)
+        """Integer softmax: (N, 256) logits -> (N, 256) int64 frequencies summing to FREQ_TOTAL.
+
+        e = table[max - logit] (exact: integer-valued floats below 2^24), then f = floor(e * FREQ_TOTAL / sum e)
+        by an exact fixed-point reciprocal; what rounding leaves over goes to residual 0 (the prediction)."""
+        d = (logits.amax(dim=1, keepdim=True) - logits).clamp_(max=len(self.table) - 1).long()
+        e = self.table[d]  # (N, 256)
+        reciprocal = (FREQ_TOTAL << RECIPROCAL_BITS) // e.sum(dim=1, keepdim=True)  # (N, 1)
+        f = (e * reciprocal) >> RECIPROCAL_BITS
+        f[:, 0] += FREQ_TOTAL - f.sum(dim=1)
         return f
 
-    # ---- the predictor --------------------------------------------------------------------------------
+    # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor) -> None:
-        """Record decoded (or known) values (N,) of channel g at positions."""
+        """Record known values (N,) of channel g at positions."""
         self.x[pos, g] = values
-        self.a0[pos, g] = (values - 128).float()
+        self.a0[pos, g] = (values - 128).to(torch.int8)
 
     def medians(self, pos: torch.Tensor) -> torch.Tensor:
         """(N, C) MED predictions at positions from their causal neighbours."""
@@ -242,7 +245,7 @@ class BoundNetwork:
         return med(nb[:, 0], nb[:, 1], nb[:, 2])
 
     def prediction(self, g: int, pos: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
-        """(N,) prediction of channel g; channels before g must be written at pos already."""
+        """(N,) prediction of channel g; channels before g must be known at pos already."""
         if self.net.config.predictor == "none":
             return torch.zeros(len(pos), dtype=torch.int64, device=self.device)
         if g == 0:

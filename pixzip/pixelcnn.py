@@ -6,7 +6,7 @@ Data flow (B batch, C image channels, F hidden features split into C channel gro
     -> 7x7 mask-A conv                          -> h  (B, F, H, W)   residual stream
     -> blocks x [relu, 3x3 mask-B conv, relu, 1x1 mask-B conv, add to h]
     -> relu, 1x1 mask-B conv, relu              -> o  (B, F, H, W)
-    -> 1x1 conv, channel group g -> 256 logits  -> logits (B, C, 256, H, W)
+    -> 1x1 conv, channel group g -> 256 logits  -> logits (B, C, 256, H, W), integers x 2^-k nats
 The softmax is over residual symbols r = (x - pred) mod 256 (pixzip.predictor).
 
 Masks (paper section 3.4): the F features are split into C groups (R, G, B); group g at pixel (i, j)
@@ -28,7 +28,7 @@ from .predictor import PREDICTORS
 
 ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream -127..127)
 WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
-LOGIT_MAX = 2**15  # integer logits are clamped to +-LOGIT_MAX units of 2^-logit_bits nats
+MAX_LOGIT_SHIFT = 13  # logits are integers in units of 2^-k nats, k <= this (bounds the exp table)
 MULTIPLIER_BITS = 20  # requantization multipliers are < 2^MULTIPLIER_BITS
 INPUT_SCALE = 1 / 128  # the network sees a0 = x - 128, an integer in [-128, 127], as a0 / 128
 
@@ -43,7 +43,6 @@ class PixelCNNConfig:
     first_kernel: int = 7  # the mask-A layer's kernel (paper: 7x7)
     kernel: int = 3  # the mask-B layers' kernel
     predictor: str = "med"  # "med": softmax over residuals of pixzip.predictor; "none": over raw values
-    logit_bits: int = 4  # integer logits are in units of 2^-logit_bits nats
 
     def __post_init__(self):
         if self.channels not in (1, 3):
@@ -117,6 +116,17 @@ class MaskedConv(nn.Module):
         m, shift = requant_multiplier(s_in * s_w / s_out)
         return w_int, b_int, m, shift
 
+    def logit_params(self, s_in: float):
+        """Integer weight, bias and k for the output layer, whose accumulator *is* the logit in units of
+        2^-k nats: one power-of-two weight scale for all outputs, so no rescaling is needed before the
+        softmax table (pixzip.intnet.BoundNetwork.frequencies)."""
+        w = self.weight * self.mask
+        top = float(w.detach().abs().max()) * s_in / WEIGHT_MAX  # smallest allowed unit 2^-k
+        k = min(MAX_LOGIT_SHIFT, math.floor(-math.log2(max(top, 2.0**-MAX_LOGIT_SHIFT))))
+        unit = 2.0**-k
+        s_w = unit / s_in
+        return round_ste(w / s_w), round_ste(self.bias / unit), k
+
     def forward(self, a: torch.Tensor, quant: tuple | None = None) -> torch.Tensor:
         """a (B, in, H, W) -> (B, out, H, W). quant = (s_in, s_out, lo, hi): a holds integers in units of
         s_in and the result integers in units of s_out, clamped to [lo, hi]."""
@@ -175,8 +185,8 @@ class PixelCNN(nn.Module):
                 v = inner(F.relu(h), (s_h, s[1 + i], 0, ACT_MAX))
                 h = (h + outer(v, (s[1 + i], s_h, -ACT_MAX, ACT_MAX))).clamp(-ACT_MAX, ACT_MAX)
             o = self.head(F.relu(h), (s_h, s_o, 0, ACT_MAX))
-            unit = 2.0 ** -cfg.logit_bits
-            logits = self.out(o, (s_o, unit, -LOGIT_MAX, LOGIT_MAX)) * unit
+            w_int, b_int, k = self.out.logit_params(s_o)
+            logits = F.conv2d(o, w_int, b_int) * 2.0**-k
         return logits.view(b, c, 256, hh, ww)
 
     def calibrate(self, batches, quantile: float = 0.9999) -> None:

@@ -1,0 +1,67 @@
+"""Round-trip properties: any image, any shape, comes back pixel for pixel."""
+import numpy as np
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from pixzip import codec
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@st.composite
+def images(draw, channels: int):
+    """Noise, gradients, constant and few-colour images from 1x1 to 64x64."""
+    h = draw(st.integers(1, 64))
+    w = draw(st.integers(1, 64))
+    kind = draw(st.sampled_from(["noise", "gradient", "constant", "few"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "noise":
+        px = rng.integers(0, 256, (h, w, channels))
+    elif kind == "gradient":
+        y, x = np.mgrid[0:h, 0:w]
+        a, b = rng.uniform(-8, 8, 2)
+        px = (a * y + b * x + rng.integers(0, 256))[:, :, None] + rng.integers(-40, 40, channels)
+    elif kind == "constant":
+        px = np.broadcast_to(rng.integers(0, 256, channels), (h, w, channels))
+    else:
+        palette = rng.integers(0, 256, (rng.integers(2, 5), channels))
+        px = palette[rng.integers(0, len(palette), (h, w))]
+    return np.ascontiguousarray(np.clip(px, 0, 255).astype(np.uint8))
+
+
+def roundtrip(pixels, mode, model, **options):
+    data, report = codec.compress_pixels(pixels, mode, model, **options)
+    out, out_mode = codec.decompress_pixels(data, models=model)
+    assert out_mode == mode
+    np.testing.assert_array_equal(out, pixels)
+    return data, report
+
+
+@SETTINGS
+@given(pixels=images(3), tile=st.sampled_from([8, 13, 64]), chunk=st.sampled_from([1, 3, 256]))
+def test_rgb_roundtrip(tiny_rgb, pixels, tile, chunk):
+    roundtrip(pixels, "RGB", tiny_rgb, tile=tile, chunk=chunk)
+
+
+@SETTINGS
+@given(pixels=images(1), tile=st.sampled_from([8, 64]))
+def test_gray_roundtrip_with_rgb_model(tiny_rgb, pixels, tile):
+    roundtrip(pixels, "L", tiny_rgb, tile=tile)
+
+
+@SETTINGS
+@given(pixels=images(1))
+def test_gray_roundtrip_with_gray_model(tiny_gray, pixels):
+    roundtrip(pixels, "L", tiny_gray, tile=16)
+
+
+def test_pil_api_roundtrip(tiny_rgb):
+    from PIL import Image
+
+    import pixzip
+
+    rng = np.random.default_rng(1)
+    for mode, shape in (("RGB", (9, 11, 3)), ("L", (9, 11))):
+        image = Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode=mode)
+        data = pixzip.compress(image, model=tiny_rgb)
+        back = pixzip.decompress(data, models=tiny_rgb)
+        assert back.mode == mode and back.tobytes() == image.tobytes()
