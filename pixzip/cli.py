@@ -97,6 +97,9 @@ def run_each(paths, action) -> None:
         except EXPECTED_ERRORS as e:
             click.echo(f"pixzip: error: {path}: {e}", err=True)
             failed += 1
+        except Exception as e:  # a bug: still one line, and the other files go on
+            click.echo(f"pixzip: error: {path}: unexpected {type(e).__name__}: {e} (please report this)", err=True)
+            failed += 1
     if failed:
         sys.exit(1)
 
@@ -205,6 +208,94 @@ def models():
         default = " (default)" if e["name"] == man.get("default") else ""
         click.echo(f"{e['name']:<20} {e['arch']:<10} {e['parameters']:>8} {e['bytes']:>9} "
                    f"{e.get('val_bpsp', float('nan')):>9.3f}  {e['file']}{default}")
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict:
+    """key=value pairs -> typed dict (JSON values: numbers, true/false, quoted or bare strings)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise Failure(f"--set expects key=value, not {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of training images.")
+@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (checkpoint.pt, log).")
+@click.option("--set", "overrides", multiple=True, help="Model config override key=value (repeatable).")
+@click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time).")
+@click.option("--steps", type=int, help="Step budget.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", type=int, help="CPU threads for torch.")
+def train(data, run_dir, overrides, minutes, steps, resume, seed, threads):
+    """Train a PixelCNN on your images (then: pixzip export)."""
+    import torch
+
+    from . import train as training
+    from .pixelcnn import PixelCNNConfig
+
+    if (minutes is None) == (steps is None):
+        raise Failure("give exactly one of --minutes and --steps")
+    try:
+        config = PixelCNNConfig.from_dict(_parse_overrides(overrides))
+    except (TypeError, ValueError) as e:
+        raise Failure(f"bad model config: {e}") from None
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        path = training.train(data, run_dir, config, training.TrainConfig(seed=seed), minutes=minutes, steps=steps,
+                              resume=resume, log=lambda m: click.echo(m, err=True))
+    except ValueError as e:
+        raise Failure(str(e)) from None
+    click.echo(f"checkpoint: {path}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Model name (stored in every file it makes).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True, help="Where NAME-<sha8>.npz and manifest.json go.")
+@click.option("--val", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Measure the actual bpsp on this folder of images.")
+@click.option("--data", "data_note", help="Training data description, if the checkpoint does not name it.")
+def export(run_dir, name, models_dir, val, data_note):
+    """Export a trained run to a model file usable by compress and decompress."""
+    from .export import export as do_export
+
+    try:
+        entry = do_export(run_dir, name, models_dir, val, command=" ".join(sys.argv), data_note=data_note)
+    except (OSError, ValueError, KeyError) as e:
+        raise Failure(f"{run_dir}: cannot export ({e})") from None
+    click.echo(json.dumps(entry, indent=2))
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-m", "--models", multiple=True, help="pixzip models (default: the default model).")
+@click.option("--codecs", help="Comma-separated classical codecs (prefixes of: png, webp, jpeg-xl, jpeg-ls, "
+              "jpeg 2000); default all.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+def bench(folders, models, codecs, out_dir):
+    """Compare pixzip with the classical lossless codecs (sizes verified, times measured)."""
+    from . import bench as benchmark
+    from .train import find_images
+
+    images = [p for folder in folders for p in find_images(folder)]
+    if not images:
+        raise Failure("no images found")
+    rows, missing = benchmark.run(images, list(models) or [None], codecs.split(",") if codecs else None,
+                                  log=lambda m: click.echo(m, err=True))
+    click.echo(benchmark.markdown(rows, missing))
+    if out_dir:
+        benchmark.write_report(rows, missing, out_dir)
 
 
 if __name__ == "__main__":

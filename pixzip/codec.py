@@ -23,6 +23,7 @@ from .schedule import Layout, Tile, tiles, wavefront
 DEFAULT_TILE = 64  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
 DEFAULT_CHUNK = 256  # tiles decoded together (a megapixel of 64 x 64 tiles): bounds memory
 ENCODE_BATCH = 32768  # positions the encoder runs through a layer at once (bounds its memory)
+MAX_PIXELS = 2**28  # refuse to decode larger images (a bomb of a header would need absurd memory)
 FREQ_BATCH = 4096  # positions whose 256-way frequencies are computed at once (cache-sized)
 
 Progress = Callable[[int, int], None]  # (pixels done, pixels total)
@@ -104,11 +105,13 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
         pos = torch.from_numpy(np.concatenate([p for p, _ in steps])).to(dev)
         rc = np.concatenate([r for _, r in steps])
         values = x[rc[:, 0], rc[:, 1]].to(dev)  # (N, C)
+        bn.x[pos] = values
+        medians = bn.medians(pos)
+        preds = [bn.prediction(g, pos, medians) for g in range(net.config.channels)]
         for g in range(net.config.channels):
-            bn.write_pixels(g, pos, values[:, g])
+            bn.write_pixels(g, pos, values[:, g], preds[g])
         h = torch.zeros(len(pos), net.config.hidden, device=dev)  # (N, F) residual stream
         _run_layers(bn, pos, h)
-        medians = bn.medians(pos)
         sizes = np.array([len(p) for p, _ in steps])
         bounds = np.concatenate([[0], np.cumsum(sizes)])
         first = 0
@@ -117,16 +120,14 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
             last = max(last, first + 1)
             a, b = int(bounds[first]), int(bounds[last])
             sub = {"h": h[a:b], "o": torch.zeros_like(h[a:b])}
-            symbols, freqs = [], []
+            symbols, logits = [], []
             for g in coded:
                 bn.head(g, pos[a:b], sub)
-                f = bn.frequencies(bn.logits(g, sub))
-                pred = bn.prediction(g, pos[a:b], medians[a:b])
-                symbols.append((values[a:b, g] - pred) % 256)
-                freqs.append(f)
+                logits.append(bn.logits(g, sub))
+                symbols.append((values[a:b, g] - preds[g][a:b]) % 256)
             order = torch.from_numpy(_stream_order(sizes[first:last], len(coded))).to(dev)
             s = torch.cat(symbols)[order].cpu().numpy()
-            f = torch.cat(freqs)[order].cpu().numpy()
+            f = bn.frequencies(torch.cat(logits)[order]).cpu().numpy()
             enc.push(s, f)
             if trace is not None:
                 trace.append(f)
@@ -183,14 +184,14 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
                 if g not in coded:
                     continue
                 bn.head(g, pos, st)
-                f = bn.frequencies(bn.logits(g, st))
-                f = f.cpu().numpy()
+                f = bn.frequencies(bn.logits(g, st)).cpu().numpy()
                 if trace is not None:
                     trace.append(f)
                 r = torch.from_numpy(dec.pop(f)).to(dev)
-                value = (r + bn.prediction(g, pos, medians)) % 256
-                for c in (range(net.config.channels) if mode == "L" else [g]):
-                    bn.write_pixels(c, pos, value)
+                pred = bn.prediction(g, pos, medians)
+                value = (r + pred) % 256
+                for c in (range(net.config.channels) if mode == "L" else [g]):  # grey: G = B = R
+                    bn.write_pixels(c, pos, value, pred if c == g else bn.prediction(c, pos, medians))
                 out[rc[:, 0], rc[:, 1], g] = value.cpu().numpy()
             done += len(flat)
             if progress:
@@ -218,6 +219,9 @@ def decompress_pixels(data: bytes, device: str = "cpu", models: str | registry.M
     """Decode a whole .pxz file; raises FormatError, ModelError or DecodeError rather than return
     pixels that differ from the original."""
     header, payload = container.unpack(data)
+    if header.width * header.height > MAX_PIXELS:
+        raise FormatError(f"image of {header.width}x{header.height} pixels is larger than pixzip decodes "
+                          f"({MAX_PIXELS // 10**6} megapixels)")
     if isinstance(models, registry.Model):
         if models.sha256 != header.weights_sha256:
             raise registry.ModelError(f"the file was made with model {header.model} "

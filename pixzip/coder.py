@@ -14,7 +14,7 @@ PRECISION = 24
 
 def ideal_bits(symbols: np.ndarray, freqs: np.ndarray) -> float:
     """Sum of -log2 p(symbol): the code length an ideal coder would reach with these frequencies."""
-    f = freqs[np.arange(len(symbols)), symbols]
+    f = freqs[np.arange(len(symbols)), symbols].astype(np.float64)
     return float(np.sum(PRECISION - np.log2(f + 1.0)))
 
 
@@ -25,7 +25,7 @@ class Encoder:
     def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """symbols (N,) in 0..255, freqs (N, 256) integer frequencies."""
         if len(symbols):
-            self._coder.encode(symbols.astype(np.int32), _MODEL, freqs.astype(np.float32))
+            self._coder.encode(np.asarray(symbols, dtype=np.int32), _MODEL, np.asarray(freqs, dtype=np.float32))
 
     def finish(self) -> bytes:
         return self._coder.get_compressed().astype("<u4").tobytes()
@@ -41,4 +41,7 @@ class Decoder:
         """Decode len(freqs) symbols, each with its (256,) frequencies; returns (N,) int64."""
         if len(freqs) == 0:
             return np.zeros(0, dtype=np.int64)
-        return np.asarray(self._coder.decode(_MODEL, freqs.astype(np.float32)), dtype=np.int64)
+        try:
+            return np.asarray(self._coder.decode(_MODEL, np.asarray(freqs, dtype=np.float32)), dtype=np.int64)
+        except (AssertionError, ValueError, RuntimeError) as e:  # constriction's word for invalid data
+            raise ValueError(f"invalid compressed data: {e}") from None

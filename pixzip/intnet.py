@@ -88,8 +88,9 @@ class IntegerPixelCNN:
     def __init__(self, config: PixelCNNConfig, arrays: dict[str, np.ndarray]):
         self.config = config
         self.groups = config.channels
-        self.arrays = {k: np.asarray(v) for k, v in arrays.items()}
-        self.table = torch.from_numpy(self.arrays["exp_table"].astype(np.int64))
+        self.arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
+        self.table = torch.from_numpy(self.arrays["exp_table"])
+        self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
         self._check_exact()
@@ -110,7 +111,8 @@ class BoundNetwork:
     """The integer network with buffers for one layout (a chunk of tiles) on one device.
 
     Buffers, flat over the layout's positions, zero where nothing was written (= zero padding):
-      a0        (P, C) int8   x - 128 of known pixels (the first layer's input)
+      a0        (P, C * k) int8  the first layer's input at known pixels: x - 128 per channel and, for
+                models with residual inputs (k = 2), the prediction error clamped to +-127
       x         (P, C) int64  known pixel values (the predictor's context)
       relu_h[b] (P, F) uint8  relu of the residual stream entering block b (block b's 3x3 conv input)
     Per-position state for N positions being computed (`state`): h (N, F) stream, v[b] (N, F) block b's
@@ -125,7 +127,7 @@ class BoundNetwork:
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
         self.fg = f // c  # features per channel group
-        self.a0 = torch.zeros(layout.positions, c, dtype=torch.int8, device=device)
+        self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int64, device=device)
         self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.uint8, device=device) for _ in range(cfg.blocks)]
         self.table = net.table.to(device)
@@ -221,7 +223,8 @@ class BoundNetwork:
         return torch.addmm(gw.bias_f, st["o"][:, g * self.fg : (g + 1) * self.fg], gw.w_centre)
 
     def frequencies(self, logits: torch.Tensor) -> torch.Tensor:
-        """Integer softmax: (N, 256) logits -> (N, 256) int64 frequencies summing to FREQ_TOTAL.
+        """Integer softmax: (N, 256) logits -> (N, 256) frequencies summing to FREQ_TOTAL, as float32
+        (exact below 2^24: the form the coder takes).
 
         e = table[max - logit] (exact: integer-valued floats below 2^24), then f = floor(e * FREQ_TOTAL / sum e)
         by an exact fixed-point reciprocal; what rounding leaves over goes to residual 0 (the prediction)."""
@@ -230,13 +233,16 @@ class BoundNetwork:
         reciprocal = (FREQ_TOTAL << RECIPROCAL_BITS) // e.sum(dim=1, keepdim=True)  # (N, 1)
         f = (e * reciprocal) >> RECIPROCAL_BITS
         f[:, 0] += FREQ_TOTAL - f.sum(dim=1)
-        return f
+        return f.float()
 
     # ---- the predictor ------------------------------------------------------------------------------
-    def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor) -> None:
-        """Record known values (N,) of channel g at positions."""
+    def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:
+        """Record known values (N,) of channel g at positions, with their predictions (N,)."""
         self.x[pos, g] = values
-        self.a0[pos, g] = (values - 128).to(torch.int8)
+        k = self.net.inputs_per_channel
+        self.a0[pos, g * k] = (values - 128).to(torch.int8)
+        if k == 2:
+            self.a0[pos, g * k + 1] = (values - pred).clamp_(-ACT_MAX, ACT_MAX).to(torch.int8)
 
     def medians(self, pos: torch.Tensor) -> torch.Tensor:
         """(N, C) MED predictions at positions from their causal neighbours."""

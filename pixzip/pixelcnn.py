@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .predictor import PREDICTORS
+from .predictor import PREDICTORS, image_predictions
 
 ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream -127..127)
 WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
@@ -43,6 +43,7 @@ class PixelCNNConfig:
     first_kernel: int = 7  # the mask-A layer's kernel (paper: 7x7)
     kernel: int = 3  # the mask-B layers' kernel
     predictor: str = "med"  # "med": softmax over residuals of pixzip.predictor; "none": over raw values
+    residual_inputs: bool = False  # also feed the network each coded subpixel's prediction error
 
     def __post_init__(self):
         if self.channels not in (1, 3):
@@ -60,7 +61,16 @@ class PixelCNNConfig:
         unknown = set(d) - known
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        return cls(**d)
+        types = {f.name: f.type for f in fields(cls)}
+        values = {}
+        for key, value in d.items():
+            want = types[key]
+            if want is bool and value in (0, 1):
+                value = bool(value)
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise ValueError(f"config key {key} must be {want.__name__}, not {value!r}")
+            values[key] = value
+        return cls(**values)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -145,7 +155,7 @@ class PixelCNN(nn.Module):
         super().__init__()
         self.config = config
         c, f, k = config.channels, config.hidden, config.kernel
-        self.first = MaskedConv(c, f, config.first_kernel, c, "A")
+        self.first = MaskedConv(c * self.inputs_per_channel, f, config.first_kernel, c, "A")
         self.inner = nn.ModuleList(MaskedConv(f, f, k, c, "B") for _ in range(config.blocks))
         self.outer = nn.ModuleList(MaskedConv(f, f, 1, c, "B") for _ in range(config.blocks))
         for conv in self.outer:  # blocks start close to identity
@@ -154,6 +164,20 @@ class PixelCNN(nn.Module):
         self.out = MaskedConv(f, c * 256, 1, c, "own")
         # Activation scales (stream, each block's inner activation, head); zero until calibrated.
         self.register_buffer("scales", torch.zeros(config.blocks + 2))
+
+    @property
+    def inputs_per_channel(self) -> int:
+        return 2 if self.config.residual_inputs else 1
+
+    def network_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) pixel values -> a0 (B, C * inputs_per_channel, H, W) integers in -128..127:
+        per channel x - 128 and, with residual_inputs, the prediction error clamped to +-127 (the error of a
+        subpixel is known once the subpixel is: causal under mask A)."""
+        a0 = x - 128
+        if not self.config.residual_inputs:
+            return a0
+        err = (x - image_predictions(x, self.config.predictor)).clamp(-ACT_MAX, ACT_MAX)
+        return torch.stack([a0, err], dim=2).flatten(1, 2)  # (B, C, 2, H, W) -> channels x_R, e_R, x_G, ...
 
     @property
     def quantized(self) -> bool:
@@ -165,7 +189,7 @@ class PixelCNN(nn.Module):
         stats: when given (float mode only), collects each activation's values to calibrate the scales."""
         cfg = self.config
         b, c, hh, ww = x.shape
-        a0 = x.float() - 128  # (B, C, H, W) integers -128..127
+        a0 = self.network_inputs(x.float())  # (B, C * inputs_per_channel, H, W) integers -128..127
         if not self.quantized:
             h = self.first(a0 * INPUT_SCALE)
             _collect(stats, "stream", h)

@@ -28,15 +28,14 @@ def predict(med_now: torch.Tensor, x_prev: torch.Tensor | None, med_prev: torch.
 PREDICTORS = ("med", "none")
 
 
-def image_residuals(x: torch.Tensor, predictor: str = "med") -> torch.Tensor:
-    """Residual symbols of whole images: x (B, C, H, W) integer in [0, 255] -> r (B, C, H, W) in [0, 255].
+def image_predictions(x: torch.Tensor, predictor: str = "med") -> torch.Tensor:
+    """Predictions for whole images: x (B, C, H, W) -> pred (B, C, H, W), same dtype (float keeps gradients).
 
     Pixels outside the image count as 0, the same zero padding the network sees at tile borders.
-    predictor "none" codes the raw values (r = x), the paper's plain softmax.
+    predictor "none" predicts 0, so residuals are the raw values: the paper's plain softmax.
     """
-    x = x.long()
     if predictor == "none":
-        return x
+        return torch.zeros_like(x)
     padded = torch.nn.functional.pad(x, (1, 0, 1, 0))  # (B, C, H+1, W+1), a zero row on top, a zero column left
     left = padded[:, :, 1:, :-1]
     up = padded[:, :, :-1, 1:]
@@ -45,5 +44,10 @@ def image_residuals(x: torch.Tensor, predictor: str = "med") -> torch.Tensor:
     preds = [predict(m[:, 0], None, None)]
     for c in range(1, x.shape[1]):
         preds.append(predict(m[:, c], x[:, c - 1], m[:, c - 1]))
-    pred = torch.stack(preds, dim=1)
-    return (x - pred) % 256
+    return torch.stack(preds, dim=1)
+
+
+def image_residuals(x: torch.Tensor, predictor: str = "med") -> torch.Tensor:
+    """Residual symbols of whole images: x (B, C, H, W) integers 0..255 -> r (B, C, H, W) in 0..255."""
+    x = x.long()
+    return (x - image_predictions(x, predictor)) % 256

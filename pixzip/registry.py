@@ -63,12 +63,20 @@ def save_model(path: Path, name: str, arch: str, config, arrays: dict[str, np.nd
     """Write a model file; returns its SHA-256."""
     meta = json.dumps({"name": name, "arch": arch, "config": config.to_dict()}, sort_keys=True)
     buf = io.BytesIO()
-    np.savez(buf, meta=np.frombuffer(meta.encode(), dtype=np.uint8), **arrays)
+    np.savez_compressed(buf, meta=np.frombuffer(meta.encode(), dtype=np.uint8),
+                        **{k: _smallest_int(v) for k, v in arrays.items()})
     data = buf.getvalue()
     tmp = Path(str(path) + ".tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
     return hashlib.sha256(data).digest()
+
+
+def _smallest_int(a: np.ndarray) -> np.ndarray:
+    """Integer arrays are stored in the narrowest type that holds them (the loader widens to int64)."""
+    for t in (np.int8, np.int16, np.int32, np.int64):
+        if a.size == 0 or (a.min() >= np.iinfo(t).min and a.max() <= np.iinfo(t).max):
+            return a.astype(t)
 
 
 @lru_cache(maxsize=8)

@@ -28,7 +28,7 @@ class TrainConfig:
     lr: float = 2e-3
     final_lr_fraction: float = 0.02  # cosine decays to lr * this
     warmup_steps: int = 200
-    qat_fraction: float = 0.25  # last part of the budget trains with quantization on
+    qat_fraction: float = 0.2  # last part of the budget trains with quantization on
     qat_lr: float = 3e-4
     seed: int = 0
     checkpoint_minutes: float = 5.0
@@ -78,8 +78,10 @@ def nll_bits(model: PixelCNN, x: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.transpose(1, 2), r) / math.log(2)
 
 
-def save_checkpoint(path: Path, model: PixelCNN, opt, step: int, seconds: float, train: TrainConfig, log: list):
+def save_checkpoint(path: Path, model: PixelCNN, opt, step: int, seconds: float, train: TrainConfig, log: list,
+                    data: Path):
     state = {
+        "data": str(data),
         "config": model.config.to_dict(),
         "train": asdict(train),
         "model": model.state_dict(),
@@ -156,14 +158,15 @@ def train(
                             "train_bpsp": round(running, 4), "quantized": model.quantized})
             log(f"step {step} {seconds / 60:.1f} min  lr {lr:.2e}  train {running:.3f} bpsp  {100 * progress():.1f}%")
         if time.time() - last_ckpt > tc.checkpoint_minutes * 60:
-            save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history)
+            save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data)
             last_ckpt = time.time()
-    save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history)
+    save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data)
     return ckpt_path
 
 
-if __name__ == "__main__":  # python -m pixzip.train DATA OUT MINUTES [key=value ...]
+if __name__ == "__main__":  # python -m pixzip.train DATA OUT MINUTES [key=value ...]; see also `pixzip train`
     overrides = dict(a.split("=", 1) for a in sys.argv[4:])
-    cfg = PixelCNNConfig.from_dict({k: int(v) if v.isdigit() else v for k, v in overrides.items()})
+    cfg = PixelCNNConfig.from_dict({k: json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
+                                    for k, v in overrides.items()})
     torch.set_num_threads(int(os.environ.get("PIXZIP_THREADS", "2")))
     train(Path(sys.argv[1]), Path(sys.argv[2]), cfg, minutes=float(sys.argv[3]), resume=True)

@@ -38,3 +38,14 @@ def tiny_rgb(tmp_path_factory) -> registry.Model:
 @pytest.fixture(scope="session")
 def tiny_gray(tmp_path_factory) -> registry.Model:
     return make_model(tmp_path_factory.mktemp("models"), "tiny-gray", channels=1, hidden=8)
+
+
+@pytest.fixture(scope="session")
+def tiny_residual(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-residual", residual_inputs=True)
+
+
+@pytest.fixture(params=["tiny_rgb", "tiny_residual"])
+def rgb_model(request) -> registry.Model:
+    """Every RGB model variant."""
+    return request.getfixturevalue(request.param)

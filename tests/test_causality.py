@@ -12,6 +12,8 @@ CONFIGS = [
     PixelCNNConfig(hidden=30, blocks=1, first_kernel=3),
     PixelCNNConfig(channels=1, hidden=16, blocks=2),
     PixelCNNConfig(hidden=36, blocks=2, predictor="none"),
+    PixelCNNConfig(hidden=48, blocks=2, residual_inputs=True),
+    PixelCNNConfig(channels=1, hidden=16, blocks=1, residual_inputs=True),
 ]
 
 

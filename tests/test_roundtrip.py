@@ -38,14 +38,14 @@ def roundtrip(pixels, mode, model, **options):
 
 @SETTINGS
 @given(pixels=images(3), tile=st.sampled_from([8, 13, 64]), chunk=st.sampled_from([1, 3, 256]))
-def test_rgb_roundtrip(tiny_rgb, pixels, tile, chunk):
-    roundtrip(pixels, "RGB", tiny_rgb, tile=tile, chunk=chunk)
+def test_rgb_roundtrip(rgb_model, pixels, tile, chunk):
+    roundtrip(pixels, "RGB", rgb_model, tile=tile, chunk=chunk)
 
 
 @SETTINGS
 @given(pixels=images(1), tile=st.sampled_from([8, 64]))
-def test_gray_roundtrip_with_rgb_model(tiny_rgb, pixels, tile):
-    roundtrip(pixels, "L", tiny_rgb, tile=tile)
+def test_gray_roundtrip_with_rgb_model(rgb_model, pixels, tile):
+    roundtrip(pixels, "L", rgb_model, tile=tile)
 
 
 @SETTINGS

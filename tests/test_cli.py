@@ -1,0 +1,108 @@
+"""The command line: outputs, messages, exit codes, no overwriting, no partial files, JSON."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from pixzip.cli import main
+
+
+@pytest.fixture
+def env(tiny_rgb, monkeypatch):
+    monkeypatch.setenv("PIXZIP_MODEL_PATH", str(tiny_rgb.path.parent))
+    return tiny_rgb
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:20, 0:30]
+    px = np.clip(np.stack([x * 8, y * 12, x + y], axis=2) + rng.integers(-3, 4, (20, 30, 3)), 0, 255)
+    path = tmp_path / "photo.png"
+    Image.fromarray(px.astype(np.uint8)).save(path)
+    return path
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_compress_decompress_roundtrip(env, photo, tmp_path):
+    r = run("compress", photo, "--model", env.path)
+    assert r.exit_code == 0, r.output
+    packed = tmp_path / "photo.png.pxz"
+    assert packed.exists() and "bpp" in r.output and "bpsp" in r.output and "ideal" in r.output
+    photo.rename(tmp_path / "original.png")
+    r = run("decompress", packed)
+    assert r.exit_code == 0, r.output
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "photo.png")),
+                          np.asarray(Image.open(tmp_path / "original.png")))
+
+
+def test_json_output(env, photo):
+    r = run("compress", photo, "--model", env.path, "--json")
+    assert r.exit_code == 0
+    stats = json.loads(r.stdout)
+    assert stats["width"] == 30 and stats["height"] == 20 and stats["mode"] == "RGB"
+    assert stats["bpp"] == pytest.approx(8 * stats["output_bytes"] / 600, abs=1e-3)
+    assert stats["bpsp"] == pytest.approx(stats["bpp"] / 3, abs=1e-3)
+    assert {"input_bytes", "ideal_bpsp", "seconds", "model", "output"} <= set(stats)
+
+
+def test_no_overwrite_without_force(env, photo, tmp_path):
+    out = tmp_path / "photo.png.pxz"
+    out.write_bytes(b"precious")
+    r = run("compress", photo, "--model", env.path)
+    assert r.exit_code == 1
+    assert "already exists" in r.stderr and "--force" in r.stderr
+    assert out.read_bytes() == b"precious"
+    r = run("compress", photo, "--model", env.path, "--force")
+    assert r.exit_code == 0 and out.read_bytes()[:4] == b"\x89PXZ"
+
+
+def test_output_option_and_several_inputs(env, photo, tmp_path):
+    r = run("compress", photo, "--model", env.path, "-o", tmp_path / "x.pxz")
+    assert r.exit_code == 0 and (tmp_path / "x.pxz").exists()
+    second = tmp_path / "second.png"
+    second.write_bytes(photo.read_bytes())
+    r = run("compress", photo, second, "--model", env.path, "-o", tmp_path / "nowhere.pxz")
+    assert r.exit_code == 1 and "existing folder" in r.stderr
+    folder = tmp_path / "out"
+    folder.mkdir()
+    r = run("compress", photo, second, "--model", env.path, "-o", folder)
+    assert r.exit_code == 0 and sorted(p.name for p in folder.iterdir()) == ["photo.png.pxz", "second.png.pxz"]
+
+
+def test_bad_inputs_fail_cleanly(env, photo, tmp_path):
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image at all")
+    r = run("compress", junk, photo, "--model", env.path)
+    assert r.exit_code == 1  # one failed, the other was still done
+    assert r.stderr.count("pixzip: error:") == 1 and "junk.png" in r.stderr
+    assert not (tmp_path / "junk.png.pxz").exists() and (tmp_path / "photo.png.pxz").exists()
+    assert run("compress", tmp_path / "missing.png").exit_code != 0
+    r = run("compress", photo, "--model", "no-such-model")
+    assert r.exit_code == 1 and "unknown model" in r.stderr
+
+
+def test_info_and_models(env, photo, tmp_path):
+    run("compress", photo, "--model", env.path)
+    r = run("info", tmp_path / "photo.png.pxz")
+    assert r.exit_code == 0
+    assert "30x20 RGB" in r.output and env.name in r.output and env.sha256.hex() in r.output
+    r = run("models")
+    assert r.exit_code == 0
+
+
+def test_real_process_exit_code_and_one_line_error(tmp_path):
+    bad = tmp_path / "bad.pxz"
+    bad.write_bytes(b"\x89PXZ\x07" + bytes(100))
+    run_ = subprocess.run([sys.executable, "-m", "pixzip", "decompress", str(bad)], capture_output=True, text=True)
+    assert run_.returncode == 1
+    assert run_.stderr.strip().count("\n") == 0 and "Traceback" not in run_.stderr
+    assert "version" in run_.stderr
+    assert not (tmp_path / "bad.png").exists()

@@ -1,0 +1,56 @@
+"""The shipped default model: real-photo round trip, coder efficiency, golden bytes, packaging."""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pixzip import codec, container, registry
+from pixzip.image import load_pixels
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "samples" / "astronaut.png"
+# SHA-256 of samples/astronaut.png compressed with the shipped default model (default tile and chunk).
+# Regenerate only on purpose (a new model or format version): PIXZIP_REGOLD=1 pytest tests/test_shipped.py
+GOLDEN = "to be pinned"
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    return registry.resolve(None)
+
+
+@pytest.fixture(scope="module")
+def sample_file(default_model):
+    pixels, mode = load_pixels(SAMPLE)
+    return pixels, *codec.compress_pixels(pixels, mode, default_model)
+
+
+def test_manifest_matches_files():
+    manifest = json.loads((REPO / "models" / "manifest.json").read_text())
+    assert manifest["default"] in {e["name"] for e in manifest["models"]}
+    for entry in manifest["models"]:
+        path = REPO / "models" / entry["file"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        assert entry["file"] == f"{entry['name']}-{entry['sha256'][:8]}.npz"
+        assert registry.load_file(path).config.to_dict() == entry["config"]
+
+
+def test_real_photo_roundtrip(sample_file, default_model):
+    pixels, data, report = sample_file
+    out, mode = codec.decompress_pixels(data)  # finds the model by name and hash
+    assert mode == "RGB"
+    np.testing.assert_array_equal(out, pixels)
+
+
+def test_payload_within_half_a_percent_of_ideal(sample_file):
+    pixels, data, report = sample_file
+    _, payload = container.unpack(data)
+    assert 8 * len(payload) <= 1.005 * report.ideal_bits
+    assert report.bpsp < 8 * (REPO / "samples" / "astronaut.png").stat().st_size / pixels.size  # beats PNG
+
+
+def test_golden_bytes(sample_file):
+    digest = hashlib.sha256(sample_file[1]).hexdigest()
+    assert digest == GOLDEN, f"the default model's output changed: {digest}"
