@@ -24,7 +24,7 @@ DEFAULT_TILE = 64  # pixels per tile side: larger costs fewer bits at tile borde
 DEFAULT_CHUNK = 256  # tiles decoded together (a megapixel of 64 x 64 tiles): bounds memory
 ENCODE_BATCH = 32768  # positions the encoder runs through a layer at once (bounds its memory)
 MAX_PIXELS = 2**28  # refuse to decode larger images (a bomb of a header would need absurd memory)
-FREQ_BATCH = 4096  # positions whose 256-way frequencies are computed at once (cache-sized)
+FREQ_BATCH = 1536  # positions whose 256-way frequencies (of all channels) are computed at once: cache-sized
 
 Progress = Callable[[int, int], None]  # (pixels done, pixels total)
 
@@ -110,7 +110,7 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
         preds = [bn.prediction(g, pos, medians) for g in range(net.config.channels)]
         for g in range(net.config.channels):
             bn.write_pixels(g, pos, values[:, g], preds[g])
-        h = torch.zeros(len(pos), net.config.hidden, device=dev)  # (N, F) residual stream
+        h = torch.zeros(len(pos), net.config.hidden, dtype=torch.int8, device=dev)  # (N, F) residual stream
         _run_layers(bn, pos, h)
         sizes = np.array([len(p) for p, _ in steps])
         bounds = np.concatenate([[0], np.cumsum(sizes)])

@@ -67,16 +67,25 @@ def exp_table(k: int) -> np.ndarray:
     return e[: int(np.argmax(e == 0)) + 1]
 
 
+def _row_major(t: torch.Tensor) -> torch.Tensor:
+    """t (R, C) with row stride >= C and unit column stride. torch calls a (1, C) tensor with strides (1, 1)
+    contiguous, and torch._int_mm then reads it with a leading dimension of 1: wrong products."""
+    if t.stride(1) == 1 and t.stride(0) >= t.shape[1]:
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
+
+
 @dataclass
 class GroupWeights:
     """One layer's weights for one output channel group, laid out for gather + matmul."""
 
     taps: torch.Tensor  # (taps,) flat offsets of the off-centre taps, relative to the position
-    w_taps: torch.Tensor  # (taps * in, out_g) float32, integer-valued; may have 0 rows
+    w_taps: torch.Tensor  # (taps * in, out_g) int8; may have 0 rows
     centre: int  # input features read at the centre position (earlier groups; own group too for mask B)
-    w_centre: torch.Tensor  # (centre, out_g) float32, integer-valued
-    bias: torch.Tensor  # (out_g,) int64
-    bias_f: torch.Tensor  # (out_g,) float32, the same integers
+    w_centre: torch.Tensor  # (centre, out_g) int8
+    bias: torch.Tensor  # (out_g,) int32
+    w_centre_f: torch.Tensor  # w_centre as float32 (the output layer's product is a float one)
+    bias_f: torch.Tensor  # bias as float32
     multiplier: torch.Tensor | None  # (out_g,) int64; None for the output layer
     shift: int
     out: slice  # the output features of this group
@@ -114,9 +123,9 @@ class BoundNetwork:
       a0        (P, C * k) int8  the first layer's input at known pixels: x - 128 per channel and, for
                 models with residual inputs (k = 2), the prediction error clamped to +-127
       x         (P, C) int64  known pixel values (the predictor's context)
-      relu_h[b] (P, F) uint8  relu of the residual stream entering block b (block b's 3x3 conv input)
-    Per-position state for N positions being computed (`state`): h (N, F) stream, v[b] (N, F) block b's
-    inner activation, o (N, F) head output; float32 holding integers.
+      relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's 3x3 conv input)
+    Per-position state for N positions being computed (`state`), all int8: h (N, F) stream, v[b] (N, F)
+    block b's inner activation, o (N, F) head output.
     """
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device):
@@ -129,7 +138,7 @@ class BoundNetwork:
         self.fg = f // c  # features per channel group
         self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int64, device=device)
-        self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.uint8, device=device) for _ in range(cfg.blocks)]
+        self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.int8, device=device) for _ in range(cfg.blocks)]
         self.table = net.table.to(device)
         self.weights = {name: [self._group_weights(name, g) for g in range(c)] for name in layer_names(cfg)}
         taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
@@ -154,16 +163,16 @@ class BoundNetwork:
         else:
             centre = g * ig if name == "first" else (g + 1) * ig
             w_centre = w[rows, :centre, c, c].T  # (centre, out_g)
-        f32 = lambda t: t.to(self.device, torch.float32).contiguous()
-        bias = torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device)
+        i8 = lambda t: _row_major(t.to(self.device, torch.int8))
         multiplier = a.get(f"{name}.multiplier")
         return GroupWeights(
             taps=torch.tensor(offsets, dtype=torch.int64, device=self.device),
-            w_taps=f32(torch.cat(blocks, 0) if blocks else torch.zeros(0, og)),
+            w_taps=i8(torch.cat(blocks, 0) if blocks else torch.zeros(0, og)),
             centre=centre,
-            w_centre=f32(w_centre),
-            bias=bias,
-            bias_f=f32(bias),
+            w_centre=i8(w_centre),
+            bias=torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device, torch.int32),
+            w_centre_f=w_centre.to(self.device, torch.float32).contiguous(),
+            bias_f=torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device, torch.float32),
             multiplier=None if multiplier is None else torch.from_numpy(multiplier[rows]).to(self.device),
             shift=int(a[f"{name}.shift"]),
             out=rows,
@@ -171,46 +180,55 @@ class BoundNetwork:
 
     def state(self, n: int) -> dict:
         f, blocks = self.net.config.hidden, self.net.config.blocks
-        z = lambda: torch.zeros(n, f, dtype=torch.float32, device=self.device)
+        z = lambda: torch.zeros(n, f, dtype=torch.int8, device=self.device)
         return {"h": z(), "v": [z() for _ in range(blocks)], "o": z()}
 
     # ---- the layers: each computes one channel group at N positions ------------------------------------
+    def _matmul(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """Exact int8 x int8 -> int32 product (N, K) @ (K, out). On the CPU, torch._int_mm (VNNI); elsewhere
+        a float32 product of the same integers, exact because every sum stays below 2^24 (checked at load)."""
+        if a.device.type == "cpu":
+            return torch._int_mm(_row_major(a), w)
+        return (a.float() @ w.float()).int()
+
     def _accumulate(self, gw: GroupWeights, buffer: torch.Tensor | None, pos: torch.Tensor,
                     centre: torch.Tensor) -> torch.Tensor:
-        """Exact accumulator (N, out_g) float32: off-centre taps gathered from `buffer`, the centre given."""
-        acc = torch.addmm(gw.bias_f, centre, gw.w_centre)  # (N, centre) @ (centre, out_g)
+        """Accumulator (N, out_g) int32: off-centre taps gathered from `buffer`, plus the centre's inputs."""
+        acc = gw.bias.expand(len(pos), -1)
+        if gw.centre:
+            acc = acc + self._matmul(centre.contiguous(), gw.w_centre)  # (N, centre) @ (centre, out_g)
         if len(gw.taps):
             nb = buffer.index_select(0, (pos[:, None] + gw.taps[None, :]).reshape(-1))  # (N * taps, in)
-            acc = acc.addmm_(nb.view(len(pos), -1).float(), gw.w_taps)  # (N, taps * in) @ (taps * in, out_g)
+            acc = acc + self._matmul(nb.view(len(pos), -1), gw.w_taps)  # (N, taps * in) @ (taps * in, out_g)
         return acc
 
     @staticmethod
     def _requant(acc: torch.Tensor, gw: GroupWeights, lo: int, hi: int) -> torch.Tensor:
-        """round(acc * multiplier / 2^shift), clamped: int64 arithmetic, float32 (integer) result."""
+        """round(acc * multiplier / 2^shift), clamped to [lo, hi]: int64 arithmetic, int8 result."""
         half = (1 << gw.shift) >> 1
-        return ((acc.long() * gw.multiplier + half) >> gw.shift).clamp_(lo, hi).float()
+        return ((acc.long() * gw.multiplier + half) >> gw.shift).clamp_(lo, hi).to(torch.int8)
 
     def first(self, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights["first"][g]
-        acc = self._accumulate(gw, self.a0, pos, self.a0[pos, : gw.centre].float())
+        acc = self._accumulate(gw, self.a0, pos, self.a0[pos, : gw.centre])
         st["h"][:, gw.out] = self._requant(acc, gw, -ACT_MAX, ACT_MAX)
 
     def store(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
         """Publish relu of group g of the stream entering block b, for later positions' 3x3 taps."""
         out = self.weights["first"][g].out
-        self.relu_h[b][pos, out] = st["h"][:, out].clamp(min=0).to(torch.uint8)
+        self.relu_h[b][pos, out] = st["h"][:, out].clamp(min=0)
 
     def inner(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights[f"inner{b}"][g]
         buf = self.relu_h[b]
-        acc = self._accumulate(gw, buf, pos, buf[pos, : gw.centre].float())
+        acc = self._accumulate(gw, buf, pos, buf[pos, : gw.centre])
         st["v"][b][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX)
 
     def outer(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights[f"outer{b}"][g]
         acc = self._accumulate(gw, None, pos, st["v"][b][:, : gw.centre])
-        y = self._requant(acc, gw, -ACT_MAX, ACT_MAX)
-        st["h"][:, gw.out] = (st["h"][:, gw.out] + y).clamp_(-ACT_MAX, ACT_MAX)
+        y = self._requant(acc, gw, -ACT_MAX, ACT_MAX).short()
+        st["h"][:, gw.out] = (st["h"][:, gw.out].short() + y).clamp_(-ACT_MAX, ACT_MAX).to(torch.int8)
 
     def head(self, g: int, pos: torch.Tensor, st: dict) -> None:
         gw = self.weights["head"][g]
@@ -218,9 +236,11 @@ class BoundNetwork:
         st["o"][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX)
 
     def logits(self, g: int, st: dict) -> torch.Tensor:
-        """(N, 256) logits of channel g: float32 holding integers, in units of 2^-shift nats."""
+        """(N, 256) logits of channel g in units of 2^-shift nats: float32 holding exact integers (a float
+        product is faster than int8 for this shape; exact below 2^24 like every sum here)."""
         gw = self.weights["out"][g]
-        return torch.addmm(gw.bias_f, st["o"][:, g * self.fg : (g + 1) * self.fg], gw.w_centre)
+        own = st["o"][:, g * self.fg : (g + 1) * self.fg].float()
+        return torch.addmm(gw.bias_f, own, gw.w_centre_f)
 
     def frequencies(self, logits: torch.Tensor) -> torch.Tensor:
         """Integer softmax: (N, 256) logits -> (N, 256) frequencies summing to FREQ_TOTAL, as float32
@@ -229,7 +249,7 @@ class BoundNetwork:
         e = table[max - logit] (exact: integer-valued floats below 2^24), then f = floor(e * FREQ_TOTAL / sum e)
         by an exact fixed-point reciprocal; what rounding leaves over goes to residual 0 (the prediction)."""
         d = (logits.amax(dim=1, keepdim=True) - logits).clamp_(max=len(self.table) - 1).long()
-        e = self.table[d]  # (N, 256)
+        e = torch.take(self.table, d)  # (N, 256)
         reciprocal = (FREQ_TOTAL << RECIPROCAL_BITS) // e.sum(dim=1, keepdim=True)  # (N, 1)
         f = (e * reciprocal) >> RECIPROCAL_BITS
         f[:, 0] += FREQ_TOTAL - f.sum(dim=1)
