@@ -3,6 +3,7 @@
 Every error is one line on stderr and a non-zero exit code; outputs appear atomically (temporary file,
 then a no-clobber link or, with --force, a rename), so a failure never leaves a partial file.
 """
+import io
 import json
 import os
 import sys
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import codec, container, registry
 from .container import FormatError
@@ -118,8 +120,12 @@ def main():
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
 @click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
 @click.option("--tile", default=codec.DEFAULT_TILE, show_default=True, help="Tile side in pixels.")
-def compress(paths, output, model, force, as_json, device, tile):
+@click.option("--heatmap", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG of what each pixel costs in bits, beside the image (one input only).")
+def compress(paths, output, model, force, as_json, device, tile, heatmap):
     """Compress images to PATH.pxz."""
+    if heatmap and len(paths) > 1:
+        raise Failure("--heatmap takes one input image")
     try:
         m = registry.resolve(model)
     except registry.ModelError as e:
@@ -130,9 +136,17 @@ def compress(paths, output, model, force, as_json, device, tile):
         target = output_path(path, output, len(paths) > 1, compressed_name)
         if target.exists() and not force:
             raise Failure(f"{target} already exists (use --force to overwrite)")
+        costs = np.zeros(pixels.shape[:2]) if heatmap else None
         with progress_bar(path.name) as update:
-            data, rep = codec.compress_pixels(pixels, mode, m, tile=tile, device=device, progress=update)
+            data, rep = codec.compress_pixels(pixels, mode, m, tile=tile, device=device, progress=update,
+                                              costs=costs)
         write_atomic(target, data, force)
+        if heatmap:
+            from .heatmap import render
+
+            buf = io.BytesIO()
+            render(pixels, costs).save(buf, format="PNG")
+            write_atomic(heatmap, buf.getvalue(), force)
         stats = {
             "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
             "height": rep.height, "mode": rep.mode, "input_bytes": path.stat().st_size, "output_bytes": rep.bytes,
@@ -155,7 +169,6 @@ def compress(paths, output, model, force, as_json, device, tile):
 @click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
 def decompress(paths, output, force, device):
     """Decompress .pxz files to PNG, pixel for pixel."""
-    import io
     import time
 
     def one(path: Path):

@@ -90,9 +90,10 @@ def _stream_order(step_sizes: np.ndarray, groups: int) -> np.ndarray:
 
 def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: int = DEFAULT_TILE,
                   chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
-                  trace: list | None = None) -> tuple[bytes, float]:
+                  trace: list | None = None, costs: np.ndarray | None = None) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives the (N, 256) frequency arrays
-    in stream order, for tests that compare them with the decoder's."""
+    in stream order, for tests that compare them with the decoder's; costs, an (H, W) float array, receives
+    each pixel's ideal cost in bits (all its channels)."""
     net, dev = model.network, torch.device(device)
     height, width = pixels.shape[:2]
     coded = _coded_channels(model, mode)
@@ -125,13 +126,18 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
                 bn.head(g, pos[a:b], sub)
                 logits.append(bn.logits(g, sub))
                 symbols.append((values[a:b, g] - preds[g][a:b]) % 256)
-            order = torch.from_numpy(_stream_order(sizes[first:last], len(coded))).to(dev)
+            order_np = _stream_order(sizes[first:last], len(coded))
+            order = torch.from_numpy(order_np).to(dev)
             s = torch.cat(symbols)[order].cpu().numpy()
             f = bn.frequencies(torch.cat(logits)[order]).cpu().numpy()
             enc.push(s, f)
             if trace is not None:
                 trace.append(f)
-            ideal += coder.ideal_bits(s, f)
+            bits = coder.symbol_bits(s, f)  # (n,) in stream order
+            ideal += float(bits.sum())
+            if costs is not None:
+                where = rc[a + order_np % (b - a)]  # (n, 2) pixel of each symbol
+                np.add.at(costs, (where[:, 0], where[:, 1]), bits)
             first = last
         done += len(pos)
         if progress:
@@ -201,12 +207,13 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
 
 def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model | None = None,
                     tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
-                    progress: Progress | None = None) -> tuple[bytes, Report]:
+                    progress: Progress | None = None, costs: np.ndarray | None = None) -> tuple[bytes, Report]:
+    """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). costs: see encode_pixels."""
     start = time.perf_counter()
     m = model if isinstance(model, registry.Model) else registry.resolve(model)
     if not (0 < tile < 2**16 and 0 < chunk < 2**16):
         raise ValueError("tile and chunk must be between 1 and 65535")
-    payload, ideal = encode_pixels(pixels, mode, m, tile, chunk, device, progress)
+    payload, ideal = encode_pixels(pixels, mode, m, tile, chunk, device, progress, costs=costs)
     header = Header(mode, pixels.shape[1], pixels.shape[0], tile, chunk, m.name, m.sha256, checksum(pixels))
     data = container.pack(header, payload)
     report = Report(pixels.shape[1], pixels.shape[0], pixels.shape[2], mode, m.name, len(data), ideal,

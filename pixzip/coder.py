@@ -12,10 +12,10 @@ _MODEL = constriction.stream.model.Categorical(perfect=False)
 PRECISION = 24
 
 
-def ideal_bits(symbols: np.ndarray, freqs: np.ndarray) -> float:
-    """Sum of -log2 p(symbol): the code length an ideal coder would reach with these frequencies."""
+def symbol_bits(symbols: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """-log2 p(symbol) for each symbol: what an ideal coder spends with these frequencies."""
     f = freqs[np.arange(len(symbols)), symbols].astype(np.float64)
-    return float(np.sum(PRECISION - np.log2(f + 1.0)))
+    return PRECISION - np.log2(f + 1.0)
 
 
 class Encoder:

@@ -106,3 +106,11 @@ def test_real_process_exit_code_and_one_line_error(tmp_path):
     assert run_.stderr.strip().count("\n") == 0 and "Traceback" not in run_.stderr
     assert "version" in run_.stderr
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_heatmap(env, photo, tmp_path):
+    r = run("compress", photo, "--model", env.path, "--heatmap", tmp_path / "heat.png")
+    assert r.exit_code == 0, r.output
+    heat = Image.open(tmp_path / "heat.png")
+    assert heat.width > 2 * 30 and heat.height >= 20
+    assert run("compress", photo, photo, "--model", env.path, "--heatmap", tmp_path / "h2.png").exit_code == 1
