@@ -24,7 +24,6 @@ from .schedule import Layout
 FREQ_TOTAL = 2**24 - 256  # integer frequencies sum to this; the coder gives symbol i (f_i + 1) / 2^24
 EXP_ONE = 2**20  # exp table value at logit difference 0
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
-RECIPROCAL_BITS = 28  # fixed-point precision of 1 / sum(e) in frequencies()
 
 def layer_names(config: PixelCNNConfig) -> list[str]:
     """The integer layers in network order. Each has weight (out, in, k, k), bias (out,) and shift ();
@@ -98,7 +97,7 @@ class IntegerPixelCNN:
         self.config = config
         self.groups = config.channels
         self.arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
-        self.table = torch.from_numpy(self.arrays["exp_table"])
+        self.table = torch.from_numpy(self.arrays["exp_table"]).float()  # values < 2^21: exact
         self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
@@ -243,17 +242,21 @@ class BoundNetwork:
         return torch.addmm(gw.bias_f, own, gw.w_centre_f)
 
     def frequencies(self, logits: torch.Tensor) -> torch.Tensor:
-        """Integer softmax: (N, 256) logits -> (N, 256) frequencies summing to FREQ_TOTAL, as float32
-        (exact below 2^24: the form the coder takes).
+        """Integer softmax: (N, 256) logits -> (N, 256) integer frequencies summing to FREQ_TOTAL, as
+        float32 (exact below 2^24: the form the coder takes).
 
-        e = table[max - logit] (exact: integer-valued floats below 2^24), then f = floor(e * FREQ_TOTAL / sum e)
-        by an exact fixed-point reciprocal; what rounding leaves over goes to residual 0 (the prediction)."""
+        e = table[max - logit] is exact (integers below 2^20); sum(e) is exact in float64 (below 2^53);
+        then f = floor(e * r) with r slightly below FREQ_TOTAL / sum(e), so sum(f) <= FREQ_TOTAL; the
+        remainder goes to residual 0 (the prediction). Every float step is one correctly rounded IEEE-754
+        operation (divide, multiply, convert) on exactly known operands, so it gives the same bits on every
+        IEEE machine; no reduction whose order could matter is rounded."""
         d = (logits.amax(dim=1, keepdim=True) - logits).clamp_(max=len(self.table) - 1).long()
-        e = torch.take(self.table, d)  # (N, 256)
-        reciprocal = (FREQ_TOTAL << RECIPROCAL_BITS) // e.sum(dim=1, keepdim=True)  # (N, 1)
-        f = (e * reciprocal) >> RECIPROCAL_BITS
-        f[:, 0] += FREQ_TOTAL - f.sum(dim=1)
-        return f.float()
+        e = torch.take(self.table, d)  # (N, 256) float32 integers
+        total = e.sum(dim=1, keepdim=True, dtype=torch.float64)  # (N, 1) exact
+        r = (FREQ_TOTAL / total * (1 - 2.0**-20)).float()  # (N, 1), < FREQ_TOTAL / total (1 - 2^-21)
+        f = (e * r).floor_()
+        f[:, 0] += FREQ_TOTAL - f.sum(dim=1)  # exact: partial sums of f stay below 2^24
+        return f
 
     # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:
