@@ -1,10 +1,10 @@
 """The integer PixelCNN: the only source of the probabilities that reach the coder.
 
-Every quantity is an integer. Matrix products run in float32 on integer-valued operands, which is exact on
-any IEEE machine as long as every output's sum of |weight| * |activation| stays below 2^24 (design.md
-section 1; checked when the model is built). Rescaling is an int64 multiply and shift, ReLU a clamp, and
-the softmax an integer exp table stored with the weights. So encoder and decoder, CPU and GPU, one thread
-or many, compute the same integers whatever the batch composition or the order of the sums.
+Every quantity is an exactly computed integer: int8 x int8 -> int32 products (exact by construction, or as
+float32 products of integers whose sums stay below 2^24, checked when a model is loaded), int64 rescaling
+by multiply and shift, ReLU as a clamp, and a softmax through an exp table stored with the weights
+(see `frequencies`). So encoder and decoder, CPU and GPU, one thread or many, compute the same integers
+whatever the batch composition or the order of the sums (docs/design.md, "Exactness").
 
 The network is evaluated one (layer, channel group, set of positions) at a time. The encoder runs each
 layer over all positions of a chunk of tiles; the decoder runs all layers for one wavefront line at a time
@@ -24,6 +24,7 @@ from .schedule import Layout
 FREQ_TOTAL = 2**24 - 256  # integer frequencies sum to this; the coder gives symbol i (f_i + 1) / 2^24
 EXP_ONE = 2**20  # exp table value at logit difference 0
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
+
 
 def layer_names(config: PixelCNNConfig) -> list[str]:
     """The integer layers in network order. Each has weight (out, in, k, k), bias (out,) and shift ();

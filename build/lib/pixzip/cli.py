@@ -1,0 +1,315 @@
+"""The pixzip command: a thin layer over the library that parses, calls and prints.
+
+Every error is one line on stderr and a non-zero exit code; outputs appear atomically (temporary file,
+then a no-clobber link or, with --force, a rename), so a failure never leaves a partial file.
+"""
+import io
+import json
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import codec, container, registry
+from .container import FormatError
+from .image import ImageError, load_pixels
+
+SUFFIX = ".pxz"
+EXPECTED_ERRORS = (ImageError, FormatError, registry.ModelError, codec.DecodeError, OSError, ValueError)
+
+
+class Failure(click.ClickException):
+    def show(self, file=None):
+        click.echo(f"pixzip: error: {self.message}", err=True)
+
+
+def write_atomic(path: Path, data: bytes, force: bool) -> None:
+    """Write all of data to path or nothing; never replace an existing file unless force."""
+    if path.exists() and not force:
+        raise Failure(f"{path} already exists (use --force to overwrite)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if path appeared meanwhile
+            except FileExistsError:
+                raise Failure(f"{path} already exists (use --force to overwrite)") from None
+            os.unlink(tmp)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def output_path(source: Path, out: Path | None, several: bool, name) -> Path:
+    if out is None:
+        return name(source)
+    if out.is_dir():
+        return out / name(source).name
+    if several:
+        raise Failure(f"with several inputs, -o must be an existing folder: {out}")
+    return out
+
+
+def compressed_name(path: Path) -> Path:
+    return path.with_name(path.name + SUFFIX)
+
+
+def decompressed_name(path: Path) -> Path:
+    stem = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
+    return path.with_name(stem if stem.lower().endswith(".png") else stem + ".png")
+
+
+@contextmanager
+def progress_bar(label: str):
+    """A progress callback for codec calls; shown only on a terminal."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=0, desc=label, unit="px", unit_scale=True, leave=False, disable=None, file=sys.stderr)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        yield update
+    finally:
+        bar.close()
+
+
+def run_each(paths, action) -> None:
+    """Apply action to every path; report each failure in one line and exit 1 if any failed."""
+    failed = 0
+    for path in paths:
+        try:
+            action(Path(path))
+        except Failure as e:
+            e.show()
+            failed += 1
+        except EXPECTED_ERRORS as e:
+            click.echo(f"pixzip: error: {path}: {e}", err=True)
+            failed += 1
+        except Exception as e:  # a bug: still one line, and the other files go on
+            click.echo(f"pixzip: error: {path}: unexpected {type(e).__name__}: {e} (please report this)", err=True)
+            failed += 1
+    if failed:
+        sys.exit(1)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pixzip")
+def main():
+    """Learned lossless image compression (PixelCNN + arithmetic coding)."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, or folder for several inputs.")
+@click.option("-m", "--model", default=None, help="Model name or model file (default: the shipped default).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per file.")
+@click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
+@click.option("--tile", default=codec.DEFAULT_TILE, show_default=True, help="Tile side in pixels.")
+@click.option("--heatmap", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write a PNG of what each pixel costs in bits, beside the image (one input only).")
+def compress(paths, output, model, force, as_json, device, tile, heatmap):
+    """Compress images to PATH.pxz."""
+    if heatmap and len(paths) > 1:
+        raise Failure("--heatmap takes one input image")
+    try:
+        m = registry.resolve(model)
+    except registry.ModelError as e:
+        raise Failure(str(e)) from None
+
+    def one(path: Path):
+        pixels, mode = load_pixels(path)
+        target = output_path(path, output, len(paths) > 1, compressed_name)
+        if target.exists() and not force:
+            raise Failure(f"{target} already exists (use --force to overwrite)")
+        costs = np.zeros(pixels.shape[:2]) if heatmap else None
+        with progress_bar(path.name) as update:
+            data, rep = codec.compress_pixels(pixels, mode, m, tile=tile, device=device, progress=update,
+                                              costs=costs)
+        write_atomic(target, data, force)
+        if heatmap:
+            from .heatmap import render
+
+            buf = io.BytesIO()
+            render(pixels, costs).save(buf, format="PNG")
+            write_atomic(heatmap, buf.getvalue(), force)
+        stats = {
+            "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
+            "height": rep.height, "mode": rep.mode, "input_bytes": path.stat().st_size, "output_bytes": rep.bytes,
+            "bpp": round(rep.bpp, 4), "bpsp": round(rep.bpsp, 4), "ideal_bpsp": round(rep.ideal_bpsp, 4),
+            "seconds": round(rep.seconds, 3),
+        }
+        if as_json:
+            click.echo(json.dumps(stats))
+        else:
+            click.echo(f"{path} -> {target}: {stats['input_bytes']} -> {rep.bytes} bytes, {rep.bpp:.3f} bpp, "
+                       f"{rep.bpsp:.3f} bpsp (model ideal {rep.ideal_bpsp:.3f}), {rep.seconds:.1f} s")
+
+    run_each(paths, one)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, or folder for several inputs.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
+@click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
+def decompress(paths, output, force, device):
+    """Decompress .pxz files to PNG, pixel for pixel."""
+    import time
+
+    def one(path: Path):
+        target = output_path(path, output, len(paths) > 1, decompressed_name)
+        if target.exists() and not force:
+            raise Failure(f"{target} already exists (use --force to overwrite)")
+        start = time.perf_counter()
+        with progress_bar(path.name) as update:
+            image = codec.decompress(path.read_bytes(), device=device, progress=update)
+        buf = io.BytesIO()
+        image.save(buf, format="PNG")
+        write_atomic(target, buf.getvalue(), force)
+        click.echo(f"{path} -> {target}: {image.width}x{image.height} {image.mode}, "
+                   f"{time.perf_counter() - start:.1f} s")
+
+    run_each(paths, one)
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def info(path):
+    """Show the header of a .pxz file."""
+    try:
+        header, payload = container.unpack(path.read_bytes())
+    except FormatError as e:
+        raise Failure(f"{path}: {e}") from None
+    channels = 1 if header.mode == "L" else 3
+    bits = 8 * path.stat().st_size
+    rows = [
+        ("format version", container.VERSION), ("image", f"{header.width}x{header.height} {header.mode}"),
+        ("model", header.model), ("weights sha256", header.weights_sha256.hex()),
+        ("pixels sha256", header.pixels_sha256.hex()), ("tile", f"{header.tile} px, {header.chunk} per chunk"),
+        ("payload", f"{header.payload_length} bytes"),
+        ("rate", f"{bits / (header.width * header.height):.3f} bpp, "
+                 f"{bits / (header.width * header.height * channels):.3f} bpsp"),
+    ]
+    for k, v in rows:
+        click.echo(f"{k:>15}: {v}")
+
+
+@main.command()
+def models():
+    """List the shipped models."""
+    man = registry.manifest()
+    if not man["models"]:
+        click.echo("no models installed")
+        return
+    click.echo(f"{'name':<20} {'arch':<10} {'params':>8} {'size':>9} {'val bpsp':>9}  file")
+    for e in man["models"]:
+        default = " (default)" if e["name"] == man.get("default") else ""
+        click.echo(f"{e['name']:<20} {e['arch']:<10} {e['parameters']:>8} {e['bytes']:>9} "
+                   f"{e.get('val_bpsp', float('nan')):>9.3f}  {e['file']}{default}")
+
+
+def _parse_overrides(pairs: tuple[str, ...]) -> dict:
+    """key=value pairs -> typed dict (JSON values: numbers, true/false, quoted or bare strings)."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise Failure(f"--set expects key=value, not {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+@main.command()
+@click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of training images.")
+@click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Run folder (checkpoint.pt, log).")
+@click.option("--set", "overrides", multiple=True, help="Model config override key=value (repeatable).")
+@click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time).")
+@click.option("--steps", type=int, help="Step budget.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--threads", type=int, help="CPU threads for torch.")
+def train(data, run_dir, overrides, minutes, steps, resume, seed, threads):
+    """Train a PixelCNN on your images (then: pixzip export)."""
+    import torch
+
+    from . import train as training
+    from .pixelcnn import PixelCNNConfig
+
+    if (minutes is None) == (steps is None):
+        raise Failure("give exactly one of --minutes and --steps")
+    try:
+        config = PixelCNNConfig.from_dict(_parse_overrides(overrides))
+    except (TypeError, ValueError) as e:
+        raise Failure(f"bad model config: {e}") from None
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        path = training.train(data, run_dir, config, training.TrainConfig(seed=seed), minutes=minutes, steps=steps,
+                              resume=resume, log=lambda m: click.echo(m, err=True))
+    except ValueError as e:
+        raise Failure(str(e)) from None
+    click.echo(f"checkpoint: {path}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", required=True, help="Model name (stored in every file it makes).")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
+              show_default=True, help="Where NAME-<sha8>.npz and manifest.json go.")
+@click.option("--val", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Measure the actual bpsp on this folder of images.")
+@click.option("--data", "data_note", help="Training data description, if the checkpoint does not name it.")
+def export(run_dir, name, models_dir, val, data_note):
+    """Export a trained run to a model file usable by compress and decompress."""
+    from .export import export as do_export
+
+    try:
+        entry = do_export(run_dir, name, models_dir, val, command=" ".join(sys.argv), data_note=data_note)
+    except (OSError, ValueError, KeyError) as e:
+        raise Failure(f"{run_dir}: cannot export ({e})") from None
+    click.echo(json.dumps(entry, indent=2))
+
+
+@main.command()
+@click.argument("folders", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("-m", "--models", multiple=True, help="pixzip models (default: the default model).")
+@click.option("--codecs", help="Comma-separated classical codecs (prefixes of: png, webp, jpeg-xl, jpeg-ls, "
+              "jpeg 2000); default all.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+def bench(folders, models, codecs, out_dir):
+    """Compare pixzip with the classical lossless codecs (sizes verified, times measured)."""
+    from . import bench as benchmark
+    from .train import find_images
+
+    images = [p for folder in folders for p in find_images(folder)]
+    if not images:
+        raise Failure("no images found")
+    rows, missing = benchmark.run(images, list(models) or [None], codecs.split(",") if codecs else None,
+                                  log=lambda m: click.echo(m, err=True))
+    click.echo(benchmark.markdown(rows, missing))
+    if out_dir:
+        benchmark.write_report(rows, missing, out_dir)
+
+
+if __name__ == "__main__":
+    main()

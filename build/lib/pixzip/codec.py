@@ -1,0 +1,259 @@
+"""compress / decompress: image -> integer network -> frequencies -> coder -> container, and back.
+
+The encoder knows every pixel, so it runs each layer once over all positions of a chunk of tiles; the
+decoder runs the whole network one wavefront line at a time (pixzip.schedule). Both call the same integer
+layer functions (pixzip.intnet), which are exact, so they produce the same frequencies bit for bit.
+
+Grayscale images coded with an RGB model are fed to it as R = G = B; only R is coded, G and B follow.
+"""
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import coder, container, registry
+from .container import FormatError, Header
+from .image import MODES, checksum, from_pixels, to_pixels
+from .intnet import BoundNetwork
+from .schedule import Layout, Tile, tiles, wavefront
+
+DEFAULT_TILE = 64  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
+DEFAULT_CHUNK = 256  # tiles decoded together (a megapixel of 64 x 64 tiles): bounds memory
+ENCODE_BATCH = 32768  # positions the encoder runs through a layer at once (bounds its memory)
+MAX_PIXELS = 2**28  # refuse to decode larger images (a bomb of a header would need absurd memory)
+FREQ_BATCH = 1536  # positions whose 256-way frequencies (of all channels) are computed at once: cache-sized
+
+Progress = Callable[[int, int], None]  # (pixels done, pixels total)
+
+
+class DecodeError(ValueError):
+    """The payload did not decode to the pixels it was made from."""
+
+
+@dataclass(frozen=True)
+class Report:
+    width: int
+    height: int
+    channels: int
+    mode: str
+    model: str
+    bytes: int  # whole file
+    ideal_bits: float  # the model's code length, sum of -log2 p over coded subpixels
+    seconds: float
+
+    @property
+    def pixels(self) -> int:
+        return self.width * self.height
+
+    @property
+    def bpp(self) -> float:
+        return 8 * self.bytes / self.pixels
+
+    @property
+    def bpsp(self) -> float:
+        return self.bpp / self.channels
+
+    @property
+    def ideal_bpsp(self) -> float:
+        return self.ideal_bits / (self.pixels * self.channels)
+
+
+def _coded_channels(model: registry.Model, mode: str) -> list[int]:
+    channels = model.config.channels
+    if mode == "RGB" and channels != 3:
+        raise ValueError(f"model {model.name} codes grayscale images only")
+    return [0] if mode == "L" else [0, 1, 2]
+
+
+def _network_pixels(pixels: np.ndarray, channels: int) -> torch.Tensor:
+    """(H, W, C_image) -> (H, W, C_model) int64: grayscale repeated for an RGB model."""
+    x = torch.from_numpy(pixels.astype(np.int64))
+    return x.expand(-1, -1, channels) if x.shape[2] != channels else x
+
+
+def _chunks(height: int, width: int, tile: int, chunk: int) -> list[list[Tile]]:
+    all_tiles = tiles(height, width, tile)
+    return [all_tiles[i : i + chunk] for i in range(0, len(all_tiles), chunk)]
+
+
+def _stream_order(step_sizes: np.ndarray, groups: int) -> np.ndarray:
+    """Index into symbols stacked group-major (groups * N,) that puts them in stream order: step by step,
+    within a step group by group, within a group position by position."""
+    n = int(step_sizes.sum())
+    starts = np.concatenate([[0], np.cumsum(step_sizes)[:-1]])
+    order = [g * n + np.arange(s, s + k) for s, k in zip(starts, step_sizes) for g in range(groups)]
+    return np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+
+
+def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: int = DEFAULT_TILE,
+                  chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
+                  trace: list | None = None, costs: np.ndarray | None = None) -> tuple[bytes, float]:
+    """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives the (N, 256) frequency arrays
+    in stream order, for tests that compare them with the decoder's; costs, an (H, W) float array, receives
+    each pixel's ideal cost in bits (all its channels)."""
+    net, dev = model.network, torch.device(device)
+    height, width = pixels.shape[:2]
+    coded = _coded_channels(model, mode)
+    x = _network_pixels(pixels, net.config.channels)
+    enc, ideal, done = coder.Encoder(), 0.0, 0
+    for ch in _chunks(height, width, tile, chunk):
+        layout = Layout(tile, net.reach, len(ch))
+        bn = net.bind(layout, dev)
+        steps = wavefront(layout, ch, net.slope)
+        pos = torch.from_numpy(np.concatenate([p for p, _ in steps])).to(dev)
+        rc = np.concatenate([r for _, r in steps])
+        values = x[rc[:, 0], rc[:, 1]].to(dev)  # (N, C)
+        bn.x[pos] = values
+        medians = bn.medians(pos)
+        preds = [bn.prediction(g, pos, medians) for g in range(net.config.channels)]
+        for g in range(net.config.channels):
+            bn.write_pixels(g, pos, values[:, g], preds[g])
+        h = torch.zeros(len(pos), net.config.hidden, dtype=torch.int8, device=dev)  # (N, F) residual stream
+        _run_layers(bn, pos, h)
+        sizes = np.array([len(p) for p, _ in steps])
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
+        first = 0
+        while first < len(steps):  # batches of whole steps, so each batch is a contiguous stream segment
+            last = int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1
+            last = max(last, first + 1)
+            a, b = int(bounds[first]), int(bounds[last])
+            sub = {"h": h[a:b], "o": torch.zeros_like(h[a:b])}
+            symbols, logits = [], []
+            for g in coded:
+                bn.head(g, pos[a:b], sub)
+                logits.append(bn.logits(g, sub))
+                symbols.append((values[a:b, g] - preds[g][a:b]) % 256)
+            order_np = _stream_order(sizes[first:last], len(coded))
+            order = torch.from_numpy(order_np).to(dev)
+            s = torch.cat(symbols)[order].cpu().numpy()
+            f = bn.frequencies(torch.cat(logits)[order]).cpu().numpy()
+            enc.push(s, f)
+            if trace is not None:
+                trace.append(f)
+            bits = coder.symbol_bits(s, f)  # (n,) in stream order
+            ideal += float(bits.sum())
+            if costs is not None:
+                where = rc[a + order_np % (b - a)]  # (n, 2) pixel of each symbol
+                np.add.at(costs, (where[:, 0], where[:, 1]), bits)
+            first = last
+        done += len(pos)
+        if progress:
+            progress(done, height * width)
+    return enc.finish(), ideal
+
+
+def _run_layers(bn: BoundNetwork, pos: torch.Tensor, h: torch.Tensor) -> None:
+    """The encoder's pass: every layer up to the head over all positions, layer by layer, in batches of
+    positions (any split gives the same integers). h (N, F) receives the final residual stream."""
+    groups = range(bn.net.config.channels)
+    batches = [slice(a, a + ENCODE_BATCH) for a in range(0, len(pos), ENCODE_BATCH)]
+    views = lambda sl: {"h": h[sl], "v": [torch.zeros_like(h[sl])] * bn.net.config.blocks}
+    for sl in batches:
+        for g in groups:
+            bn.first(g, pos[sl], views(sl))
+    for b in range(bn.net.config.blocks):
+        for sl in batches:
+            for g in groups:
+                bn.store(b, g, pos[sl], views(sl))
+        for sl in batches:
+            st = views(sl)
+            for g in groups:
+                bn.inner(b, g, pos[sl], st)
+            for g in groups:
+                bn.outer(b, g, pos[sl], st)
+
+
+def decode_pixels(header: Header, payload: bytes, model: registry.Model, device: str = "cpu",
+                  progress: Progress | None = None, trace: list | None = None) -> np.ndarray:
+    """Payload -> (H, W, C) uint8, one wavefront line at a time. trace: as for encode_pixels."""
+    net, dev = model.network, torch.device(device)
+    mode = header.mode
+    coded = _coded_channels(model, mode)
+    out = np.zeros((header.height, header.width, MODES[mode]), dtype=np.uint8)
+    dec, done = coder.Decoder(payload), 0
+    for ch in _chunks(header.height, header.width, header.tile, header.chunk):
+        layout = Layout(header.tile, net.reach, len(ch))
+        bn = net.bind(layout, dev)
+        for flat, rc in wavefront(layout, ch, net.slope):
+            pos = torch.from_numpy(flat).to(dev)
+            st = bn.state(len(pos))
+            medians = bn.medians(pos)
+            for g in range(net.config.channels):
+                bn.first(g, pos, st)
+                for b in range(net.config.blocks):
+                    bn.store(b, g, pos, st)
+                    bn.inner(b, g, pos, st)
+                    bn.outer(b, g, pos, st)
+                if g not in coded:
+                    continue
+                bn.head(g, pos, st)
+                f = bn.frequencies(bn.logits(g, st)).cpu().numpy()
+                if trace is not None:
+                    trace.append(f)
+                r = torch.from_numpy(dec.pop(f)).to(dev)
+                pred = bn.prediction(g, pos, medians)
+                value = (r + pred) % 256
+                for c in (range(net.config.channels) if mode == "L" else [g]):  # grey: G = B = R
+                    bn.write_pixels(c, pos, value, pred if c == g else bn.prediction(c, pos, medians))
+                out[rc[:, 0], rc[:, 1], g] = value.cpu().numpy()
+            done += len(flat)
+            if progress:
+                progress(done, header.height * header.width)
+    return out
+
+
+def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model | None = None,
+                    tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
+                    progress: Progress | None = None, costs: np.ndarray | None = None) -> tuple[bytes, Report]:
+    """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). costs: see encode_pixels."""
+    start = time.perf_counter()
+    m = model if isinstance(model, registry.Model) else registry.resolve(model)
+    if not (0 < tile < 2**16 and 0 < chunk < 2**16):
+        raise ValueError("tile and chunk must be between 1 and 65535")
+    payload, ideal = encode_pixels(pixels, mode, m, tile, chunk, device, progress, costs=costs)
+    header = Header(mode, pixels.shape[1], pixels.shape[0], tile, chunk, m.name, m.sha256, checksum(pixels))
+    data = container.pack(header, payload)
+    report = Report(pixels.shape[1], pixels.shape[0], pixels.shape[2], mode, m.name, len(data), ideal,
+                    time.perf_counter() - start)
+    return data, report
+
+
+def decompress_pixels(data: bytes, device: str = "cpu", models: str | registry.Model | None = None,
+                      progress: Progress | None = None) -> tuple[np.ndarray, str]:
+    """Decode a whole .pxz file; raises FormatError, ModelError or DecodeError rather than return
+    pixels that differ from the original."""
+    header, payload = container.unpack(data)
+    if header.width * header.height > MAX_PIXELS:
+        raise FormatError(f"image of {header.width}x{header.height} pixels is larger than pixzip decodes "
+                          f"({MAX_PIXELS // 10**6} megapixels)")
+    if isinstance(models, registry.Model):
+        if models.sha256 != header.weights_sha256:
+            raise registry.ModelError(f"the file was made with model {header.model} "
+                                      f"(sha256 {header.weights_sha256.hex()[:8]}), not {models.name}")
+        model = models
+    else:
+        model = registry.find(header.model, header.weights_sha256)
+    try:
+        pixels = decode_pixels(header, payload, model, device, progress)
+    except (ValueError, RuntimeError) as e:  # the coder rejects some corrupted payloads outright
+        raise DecodeError(f"corrupted payload ({e})") from None
+    if checksum(pixels) != header.pixels_sha256:
+        raise DecodeError("corrupted payload: the decoded pixels do not match the file's checksum")
+    return pixels, header.mode
+
+
+def compress(image: Image.Image | np.ndarray, model: str | None = None, **options) -> bytes:
+    """A PIL image (mode L or RGB) or an (H, W[, C]) uint8 array -> .pxz bytes."""
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    pixels, mode = to_pixels(image)
+    return compress_pixels(pixels, mode, model, **options)[0]
+
+
+def decompress(data: bytes, **options) -> Image.Image:
+    """.pxz bytes -> the original image, pixel for pixel."""
+    pixels, mode = decompress_pixels(data, **options)
+    return from_pixels(pixels, mode)

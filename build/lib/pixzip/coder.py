@@ -1,0 +1,47 @@
+"""Entropy coding with constriction: (symbols, integer frequencies) in, bytes out. No torch here.
+
+Frequencies are integers f_i >= 0 summing to 2^24 - 256 per symbol; passed as float32 (exact below 2^24) to
+constriction's Categorical with perfect=False, which then gives symbol i exactly (f_i + 1) / 2^24
+(design.md section 2). The float dtype and `perfect` change the stream: both are part of the format.
+A range coder (FIFO) codes symbols in the order the decoder needs them.
+"""
+import constriction
+import numpy as np
+
+_MODEL = constriction.stream.model.Categorical(perfect=False)
+PRECISION = 24
+
+
+def symbol_bits(symbols: np.ndarray, freqs: np.ndarray) -> np.ndarray:
+    """-log2 p(symbol) for each symbol: what an ideal coder spends with these frequencies."""
+    f = freqs[np.arange(len(symbols)), symbols].astype(np.float64)
+    return PRECISION - np.log2(f + 1.0)
+
+
+class Encoder:
+    def __init__(self):
+        self._coder = constriction.stream.queue.RangeEncoder()
+
+    def push(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        """symbols (N,) in 0..255, freqs (N, 256) integer frequencies."""
+        if len(symbols):
+            self._coder.encode(np.asarray(symbols, dtype=np.int32), _MODEL, np.asarray(freqs, dtype=np.float32))
+
+    def finish(self) -> bytes:
+        return self._coder.get_compressed().astype("<u4").tobytes()
+
+
+class Decoder:
+    def __init__(self, payload: bytes):
+        if len(payload) % 4:
+            raise ValueError("payload length is not a whole number of 32-bit words")
+        self._coder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+
+    def pop(self, freqs: np.ndarray) -> np.ndarray:
+        """Decode len(freqs) symbols, each with its (256,) frequencies; returns (N,) int64."""
+        if len(freqs) == 0:
+            return np.zeros(0, dtype=np.int64)
+        try:
+            return np.asarray(self._coder.decode(_MODEL, np.asarray(freqs, dtype=np.float32)), dtype=np.int64)
+        except (AssertionError, ValueError, RuntimeError) as e:  # constriction's word for invalid data
+            raise ValueError(f"invalid compressed data: {e}") from None

@@ -1,0 +1,71 @@
+"""Export a training run to a model file `NAME-<sha8>.npz` and its manifest entry."""
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from . import codec, registry
+from .intnet import export_arrays
+from .pixelcnn import PixelCNN, PixelCNNConfig
+from .train import find_images
+from .image import load_pixels
+
+
+def load_checkpoint(path: Path) -> tuple[PixelCNN, dict]:
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    model = PixelCNN(PixelCNNConfig.from_dict(state["config"]))
+    model.load_state_dict(state["model"])
+    return model, state
+
+
+def measure(model: registry.Model, folder: Path) -> dict:
+    """Actual .pxz sizes on every image of a folder: total bits over total subpixels."""
+    bits = subpixels = ideal = 0.0
+    for path in find_images(folder):
+        pixels, mode = load_pixels(path)
+        data, report = codec.compress_pixels(pixels, mode, model)
+        bits += 8 * len(data)
+        ideal += report.ideal_bits
+        subpixels += pixels.size
+    return {"bpsp": round(bits / subpixels, 4), "ideal_bpsp": round(ideal / subpixels, 4)}
+
+
+def export(run_dir: Path, name: str, out_dir: Path, val: Path | None = None, command: str | None = None,
+           data_note: str | None = None) -> dict:
+    """Write out_dir/NAME-<sha8>.npz and add (or replace) its entry in out_dir/manifest.json."""
+    model, state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir / f"{name}.npz.tmp"
+    sha = registry.save_model(tmp, name, "pixelcnn", model.config, export_arrays(model))
+    final = out_dir / f"{name}-{sha.hex()[:8]}.npz"
+    os.replace(tmp, final)
+    entry = {
+        "name": name,
+        "file": final.name,
+        "sha256": sha.hex(),
+        "arch": "pixelcnn",
+        "config": model.config.to_dict(),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "bytes": final.stat().st_size,
+        "training": {
+            "data": state.get("data") or data_note,
+            "steps": state["step"],
+            "minutes": round(state["seconds"] / 60, 1),
+            "pixels": state["step"] * state["train"]["batch"] * state["train"]["crop"] ** 2,
+            "train": state["train"],
+            "final_train_bpsp": state["log"][-1]["train_bpsp"] if state["log"] else None,
+            "command": command,
+        },
+    }
+    if val is not None:
+        m = registry.load_file(final)
+        result = measure(m, val)
+        entry["val_bpsp"], entry["val_ideal_bpsp"] = result["bpsp"], result["ideal_bpsp"]
+        entry["val_data"] = str(val)
+    manifest_path = out_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"default": name, "models": []}
+    manifest["models"] = [e for e in manifest["models"] if e["name"] != name] + [entry]
+    manifest.setdefault("default", name)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return entry

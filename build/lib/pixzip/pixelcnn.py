@@ -1,0 +1,234 @@
+"""PixelCNN (van den Oord et al. 2016, "Pixel Recurrent Neural Networks", sections 3.5 and 3.4): the float
+model that is trained, with the quantization-aware mode whose arithmetic the integer model reproduces.
+
+Data flow (B batch, C image channels, F hidden features split into C channel groups, H x W pixels):
+    x (B, C, H, W) uint8
+    -> 7x7 mask-A conv                          -> h  (B, F, H, W)   residual stream
+    -> blocks x [relu, 3x3 mask-B conv, relu, 1x1 mask-B conv, add to h]
+    -> relu, 1x1 mask-B conv, relu              -> o  (B, F, H, W)
+    -> 1x1 conv, channel group g -> 256 logits  -> logits (B, C, 256, H, W), integers x 2^-k nats
+The softmax is over residual symbols r = (x - pred) mod 256 (pixzip.predictor).
+
+Masks (paper section 3.4): the F features are split into C groups (R, G, B); group g at pixel (i, j)
+sees every feature at rows above and to the left, and at (i, j) itself the groups before g (mask A, first
+layer) or up to g (mask B). So R's distribution depends on earlier pixels only, G's also on R, B's on R, G.
+
+Quantization-aware mode (Balle, Johnston, Minnen 2019, "Integer networks"): activations are integers in
+fixed ranges with calibrated scales, weights int8 per output channel, each layer's accumulator is rescaled
+by an integer multiplier and shift - exactly what pixzip.intnet computes, with straight-through gradients.
+"""
+import math
+from dataclasses import dataclass, asdict, fields
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .predictor import PREDICTORS, image_predictions
+
+ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream -127..127)
+WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
+MAX_LOGIT_SHIFT = 13  # logits are integers in units of 2^-k nats, k <= this (bounds the exp table)
+MULTIPLIER_BITS = 20  # requantization multipliers are < 2^MULTIPLIER_BITS
+INPUT_SCALE = 1 / 128  # the network sees a0 = x - 128, an integer in [-128, 127], as a0 / 128
+
+
+@dataclass(frozen=True)
+class PixelCNNConfig:
+    """Everything needed to rebuild the network; stored inside every checkpoint and weights file."""
+
+    channels: int = 3  # image channels: 3 (RGB) or 1 (grayscale)
+    hidden: int = 48  # features F, divisible by channels (one group per channel)
+    blocks: int = 5  # residual blocks
+    first_kernel: int = 7  # the mask-A layer's kernel (paper: 7x7)
+    kernel: int = 3  # the mask-B layers' kernel
+    predictor: str = "med"  # "med": softmax over residuals of pixzip.predictor; "none": over raw values
+    residual_inputs: bool = False  # also feed the network each coded subpixel's prediction error
+
+    def __post_init__(self):
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
+        if self.hidden % self.channels or self.hidden <= 0:
+            raise ValueError(f"hidden ({self.hidden}) must be a positive multiple of channels ({self.channels})")
+        if self.first_kernel % 2 == 0 or self.kernel % 2 == 0:
+            raise ValueError("kernels must be odd")
+        if self.predictor not in PREDICTORS:
+            raise ValueError(f"predictor must be one of {PREDICTORS}, not {self.predictor!r}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PixelCNNConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        types = {f.name: f.type for f in fields(cls)}
+        values = {}
+        for key, value in d.items():
+            want = types[key]
+            if want is bool and value in (0, 1):
+                value = bool(value)
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise ValueError(f"config key {key} must be {want.__name__}, not {value!r}")
+            values[key] = value
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def causal_mask(out_features: int, in_features: int, kernel: int, groups: int, mask: str) -> torch.Tensor:
+    """(out, in, k, k) 0/1 mask. mask "A": centre tap sees earlier groups; "B": earlier and own group;
+    "own": centre tap sees only its own group and no other tap is used (the per-channel output layer)."""
+    m = torch.zeros(out_features, in_features, kernel, kernel)
+    c = kernel // 2
+    g_out = torch.arange(out_features) // (out_features // groups)  # (out,)
+    g_in = torch.arange(in_features) // (in_features // groups)  # (in,)
+    if mask == "own":
+        m[:, :, c, c] = (g_in[None, :] == g_out[:, None]).float()
+        return m
+    m[:, :, :c, :] = 1  # rows above
+    m[:, :, c, :c] = 1  # left in the same row
+    allowed = g_in[None, :] < g_out[:, None] if mask == "A" else g_in[None, :] <= g_out[:, None]
+    m[:, :, c, c] = allowed.float()
+    return m
+
+
+def round_ste(v: torch.Tensor) -> torch.Tensor:
+    """floor(v + 0.5) forward (the integer model's rounding), identity gradient."""
+    return v + (torch.floor(v + 0.5) - v).detach()
+
+
+def requant_multiplier(ratio: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Integer (M, S) with M / 2^S ~= ratio per output channel, M < 2^MULTIPLIER_BITS."""
+    top = float(ratio.max())
+    shift = MULTIPLIER_BITS - 1 - math.ceil(math.log2(top)) if top > 0 else MULTIPLIER_BITS
+    shift = max(shift, 0)
+    return torch.floor(ratio.double() * 2.0**shift + 0.5).long(), shift
+
+
+class MaskedConv(nn.Module):
+    def __init__(self, in_features: int, out_features: int, kernel: int, groups: int, mask: str):
+        super().__init__()
+        self.kernel = kernel
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+        self.register_buffer("mask", causal_mask(out_features, in_features, kernel, groups, mask))
+        fan_in = max(float(self.mask[0].sum()), 1.0)
+        nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan_in))
+
+    def integer_params(self, s_in: float, s_out: float):
+        """Integer weight (out, in, k, k), bias (out,), multiplier (out,), shift - what the integer model
+        uses. The float scales are detached: gradients pass straight through the rounding."""
+        w = self.weight * self.mask
+        s_w = (w.detach().abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / WEIGHT_MAX)  # (out,)
+        w_int = round_ste(w / s_w[:, None, None, None])
+        b_int = round_ste(self.bias / (s_in * s_w))
+        m, shift = requant_multiplier(s_in * s_w / s_out)
+        return w_int, b_int, m, shift
+
+    def logit_params(self, s_in: float):
+        """Integer weight, bias and k for the output layer, whose accumulator *is* the logit in units of
+        2^-k nats: one power-of-two weight scale for all outputs, so no rescaling is needed before the
+        softmax table (pixzip.intnet.BoundNetwork.frequencies)."""
+        w = self.weight * self.mask
+        top = float(w.detach().abs().max()) * s_in / WEIGHT_MAX  # smallest allowed unit 2^-k
+        k = min(MAX_LOGIT_SHIFT, math.floor(-math.log2(max(top, 2.0**-MAX_LOGIT_SHIFT))))
+        unit = 2.0**-k
+        s_w = unit / s_in
+        return round_ste(w / s_w), round_ste(self.bias / unit), k
+
+    def forward(self, a: torch.Tensor, quant: tuple | None = None) -> torch.Tensor:
+        """a (B, in, H, W) -> (B, out, H, W). quant = (s_in, s_out, lo, hi): a holds integers in units of
+        s_in and the result integers in units of s_out, clamped to [lo, hi]."""
+        pad = self.kernel // 2
+        if quant is None:
+            return F.conv2d(a, self.weight * self.mask, self.bias, padding=pad)
+        s_in, s_out, lo, hi = quant
+        w_int, b_int, m, shift = self.integer_params(s_in, s_out)
+        acc = F.conv2d(a, w_int, b_int, padding=pad)  # integer-valued
+        ratio = (m.double() / 2.0**shift).float()
+        return round_ste(acc * ratio[None, :, None, None]).clamp(lo, hi)
+
+
+class PixelCNN(nn.Module):
+    def __init__(self, config: PixelCNNConfig):
+        super().__init__()
+        self.config = config
+        c, f, k = config.channels, config.hidden, config.kernel
+        self.first = MaskedConv(c * self.inputs_per_channel, f, config.first_kernel, c, "A")
+        self.inner = nn.ModuleList(MaskedConv(f, f, k, c, "B") for _ in range(config.blocks))
+        self.outer = nn.ModuleList(MaskedConv(f, f, 1, c, "B") for _ in range(config.blocks))
+        for conv in self.outer:  # blocks start close to identity
+            conv.weight.data.mul_(0.1)
+        self.head = MaskedConv(f, f, 1, c, "B")
+        self.out = MaskedConv(f, c * 256, 1, c, "own")
+        # Activation scales (stream, each block's inner activation, head); zero until calibrated.
+        self.register_buffer("scales", torch.zeros(config.blocks + 2))
+
+    @property
+    def inputs_per_channel(self) -> int:
+        return 2 if self.config.residual_inputs else 1
+
+    def network_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) pixel values -> a0 (B, C * inputs_per_channel, H, W) integers in -128..127:
+        per channel x - 128 and, with residual_inputs, the prediction error clamped to +-127 (the error of a
+        subpixel is known once the subpixel is: causal under mask A)."""
+        a0 = x - 128
+        if not self.config.residual_inputs:
+            return a0
+        err = (x - image_predictions(x, self.config.predictor)).clamp(-ACT_MAX, ACT_MAX)
+        return torch.stack([a0, err], dim=2).flatten(1, 2)  # (B, C, 2, H, W) -> channels x_R, e_R, x_G, ...
+
+    @property
+    def quantized(self) -> bool:
+        return bool(self.scales[0] > 0)
+
+    def forward(self, x: torch.Tensor, stats: dict | None = None) -> torch.Tensor:
+        """x (B, C, H, W) integers 0..255 -> logits (B, C, 256, H, W) in nats.
+
+        stats: when given (float mode only), collects each activation's values to calibrate the scales."""
+        cfg = self.config
+        b, c, hh, ww = x.shape
+        a0 = self.network_inputs(x.float())  # (B, C * inputs_per_channel, H, W) integers -128..127
+        if not self.quantized:
+            h = self.first(a0 * INPUT_SCALE)
+            _collect(stats, "stream", h)
+            for i, (inner, outer) in enumerate(zip(self.inner, self.outer)):
+                v = F.relu(inner(F.relu(h)))
+                _collect(stats, f"inner{i}", v)
+                h = h + outer(v)
+                _collect(stats, "stream", h)
+            o = F.relu(self.head(F.relu(h)))
+            _collect(stats, "head", o)
+            logits = self.out(o)
+        else:
+            s = self.scales.tolist()
+            s_h, s_o = s[0], s[-1]
+            h = self.first(a0, (INPUT_SCALE, s_h, -ACT_MAX, ACT_MAX))
+            for i, (inner, outer) in enumerate(zip(self.inner, self.outer)):
+                v = inner(F.relu(h), (s_h, s[1 + i], 0, ACT_MAX))
+                h = (h + outer(v, (s[1 + i], s_h, -ACT_MAX, ACT_MAX))).clamp(-ACT_MAX, ACT_MAX)
+            o = self.head(F.relu(h), (s_h, s_o, 0, ACT_MAX))
+            w_int, b_int, k = self.out.logit_params(s_o)
+            logits = F.conv2d(o, w_int, b_int) * 2.0**-k
+        return logits.view(b, c, 256, hh, ww)
+
+    def calibrate(self, batches, quantile: float = 0.9999) -> None:
+        """Fix the activation scales from the float model's activations on some batches, then switch to
+        quantization-aware mode."""
+        stats: dict[str, list] = {}
+        with torch.no_grad():
+            for x in batches:
+                self.forward(x, stats)
+        tops = {}
+        for name, values in stats.items():
+            v = torch.cat([t.flatten() for t in values]).abs()
+            v = v[torch.randperm(v.numel())[: 2_000_000]]
+            tops[name] = max(float(torch.quantile(v, quantile)), 1e-6)
+        names = ["stream"] + [f"inner{i}" for i in range(self.config.blocks)] + ["head"]
+        self.scales.copy_(torch.tensor([tops[n] / ACT_MAX for n in names]))
+
+
+def _collect(stats: dict | None, name: str, t: torch.Tensor) -> None:
+    if stats is not None:
+        stats.setdefault(name, []).append(t.detach().flatten()[:: max(1, t.numel() // 200_000)])
