@@ -284,7 +284,8 @@ def export(run_dir, name, models_dir, val, data_note):
     from .export import export as do_export
 
     try:
-        entry = do_export(run_dir, name, models_dir, val, command=" ".join(sys.argv), data_note=data_note)
+        entry = do_export(run_dir, name, models_dir, val, command=" ".join(["pixzip", *sys.argv[1:]]),
+                          data_note=data_note)
     except (OSError, ValueError, KeyError) as e:
         raise Failure(f"{run_dir}: cannot export ({e})") from None
     click.echo(json.dumps(entry, indent=2))

@@ -10,4 +10,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pixzip train --data ../shared/data/train --out runs/pixelcnn-default --minutes 100 --threads 2 \
     --set residual_inputs=true
-pixzip export runs/pixelcnn-default --name pixelcnn --val ../shared/data/val
+pixzip export runs/pixelcnn-default --name pixelcnn --val ../shared/data/val \
+    --data "../shared/data/train: 25 photos (Debian wallpapers, box-downscaled 3-4x), random 48x48 crops"
