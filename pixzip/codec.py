@@ -150,16 +150,15 @@ def _run_layers(bn: BoundNetwork, pos: torch.Tensor, h: torch.Tensor) -> None:
     positions (any split gives the same integers). h (N, F) receives the final residual stream."""
     groups = range(bn.net.config.channels)
     batches = [slice(a, a + ENCODE_BATCH) for a in range(0, len(pos), ENCODE_BATCH)]
-    views = lambda sl: {"h": h[sl], "v": [torch.zeros_like(h[sl])] * bn.net.config.blocks}
     for sl in batches:
         for g in groups:
-            bn.first(g, pos[sl], views(sl))
+            bn.first(g, pos[sl], {"h": h[sl]})
     for b in range(bn.net.config.blocks):
         for sl in batches:
             for g in groups:
-                bn.store(b, g, pos[sl], views(sl))
+                bn.store(b, g, pos[sl], {"h": h[sl]})
         for sl in batches:
-            st = views(sl)
+            st = {"h": h[sl], "v": [None] * b + [torch.zeros_like(h[sl])]}  # block b's inner activation
             for g in groups:
                 bn.inner(b, g, pos[sl], st)
             for g in groups:

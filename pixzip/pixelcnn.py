@@ -187,7 +187,6 @@ class PixelCNN(nn.Module):
         """x (B, C, H, W) integers 0..255 -> logits (B, C, 256, H, W) in nats.
 
         stats: when given (float mode only), collects each activation's values to calibrate the scales."""
-        cfg = self.config
         b, c, hh, ww = x.shape
         a0 = self.network_inputs(x.float())  # (B, C * inputs_per_channel, H, W) integers -128..127
         if not self.quantized:

@@ -1,7 +1,6 @@
 """Shared fixtures: small integer models made on the spot (random weights, calibrated, exported)."""
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
