@@ -14,10 +14,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import coder, container, registry
+from . import coder, container, registry, softmax
 from .container import FormatError, Header
 from .image import MODES, checksum, from_pixels, to_pixels
-from .intnet import BoundNetwork
 from .schedule import Layout, Tile, tiles, wavefront
 
 DEFAULT_TILE = 64  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
@@ -111,8 +110,7 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
         preds = [bn.prediction(g, pos, medians) for g in range(net.config.channels)]
         for g in range(net.config.channels):
             bn.write_pixels(g, pos, values[:, g], preds[g])
-        h = torch.zeros(len(pos), net.config.hidden, dtype=torch.int8, device=dev)  # (N, F) residual stream
-        _run_layers(bn, pos, h)
+        h = bn.stream(pos, ENCODE_BATCH)  # (N, F) int8
         sizes = np.array([len(p) for p, _ in steps])
         bounds = np.concatenate([[0], np.cumsum(sizes)])
         first = 0
@@ -120,49 +118,25 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
             last = int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1
             last = max(last, first + 1)
             a, b = int(bounds[first]), int(bounds[last])
-            sub = {"h": h[a:b], "o": torch.zeros_like(h[a:b])}
-            symbols, logits = [], []
-            for g in coded:
-                bn.head(g, pos[a:b], sub)
-                logits.append(bn.logits(g, sub))
-                symbols.append((values[a:b, g] - preds[g][a:b]) % 256)
-            order_np = _stream_order(sizes[first:last], len(coded))
-            order = torch.from_numpy(order_np).to(dev)
-            s = torch.cat(symbols)[order].cpu().numpy()
-            f = bn.frequencies(torch.cat(logits)[order]).cpu().numpy()
+            o = bn.head(h[a:b])  # (n, F)
+            logits = torch.stack([bn.logits(o[:, bn.cols[g]], g) for g in coded])  # (G, n, 256)
+            symbols = torch.stack([(values[a:b, g] - preds[g][a:b]) % 256 for g in coded])  # (G, n)
+            order = _stream_order(sizes[first:last], len(coded))  # (G * n,) rows in stream order
+            s = symbols.view(-1).cpu().numpy()[order]
+            f = softmax.frequencies(logits.view(-1, 256).cpu().numpy(), net.table, order)
             enc.push(s, f)
             if trace is not None:
                 trace.append(f)
             bits = coder.symbol_bits(s, f)  # (n,) in stream order
             ideal += float(bits.sum())
             if costs is not None:
-                where = rc[a + order_np % (b - a)]  # (n, 2) pixel of each symbol
+                where = rc[a + order % (b - a)]  # (n, 2) pixel of each symbol
                 np.add.at(costs, (where[:, 0], where[:, 1]), bits)
             first = last
         done += len(pos)
         if progress:
             progress(done, height * width)
     return enc.finish(), ideal
-
-
-def _run_layers(bn: BoundNetwork, pos: torch.Tensor, h: torch.Tensor) -> None:
-    """The encoder's pass: every layer up to the head over all positions, layer by layer, in batches of
-    positions (any split gives the same integers). h (N, F) receives the final residual stream."""
-    groups = range(bn.net.config.channels)
-    batches = [slice(a, a + ENCODE_BATCH) for a in range(0, len(pos), ENCODE_BATCH)]
-    for sl in batches:
-        for g in groups:
-            bn.first(g, pos[sl], {"h": h[sl]})
-    for b in range(bn.net.config.blocks):
-        for sl in batches:
-            for g in groups:
-                bn.store(b, g, pos[sl], {"h": h[sl]})
-        for sl in batches:
-            st = {"h": h[sl], "v": [None] * b + [torch.zeros_like(h[sl])]}  # block b's inner activation
-            for g in groups:
-                bn.inner(b, g, pos[sl], st)
-            for g in groups:
-                bn.outer(b, g, pos[sl], st)
 
 
 def decode_pixels(header: Header, payload: bytes, model: registry.Model, device: str = "cpu",
@@ -181,15 +155,10 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
             st = bn.state(len(pos))
             medians = bn.medians(pos)
             for g in range(net.config.channels):
-                bn.first(g, pos, st)
-                for b in range(net.config.blocks):
-                    bn.store(b, g, pos, st)
-                    bn.inner(b, g, pos, st)
-                    bn.outer(b, g, pos, st)
+                bn.group_pass(g, pos, st)
                 if g not in coded:
                     continue
-                bn.head(g, pos, st)
-                f = bn.frequencies(bn.logits(g, st)).cpu().numpy()
+                f = softmax.frequencies(bn.logits(bn.head(st["h"], g), g).cpu().numpy(), net.table)
                 if trace is not None:
                     trace.append(f)
                 r = torch.from_numpy(dec.pop(f)).to(dev)

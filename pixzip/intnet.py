@@ -2,27 +2,26 @@
 
 Every quantity is an exactly computed integer: int8 x int8 -> int32 products (exact by construction, or as
 float32 products of integers whose sums stay below 2^24, checked when a model is loaded), int64 rescaling
-by multiply and shift, ReLU as a clamp, and a softmax through an exp table stored with the weights
-(see `frequencies`). So encoder and decoder, CPU and GPU, one thread or many, compute the same integers
+by multiply and shift, ReLU as a clamp; logits become frequencies through the exp table stored with the
+weights (pixzip.softmax). So encoder and decoder, CPU and GPU, one thread or many, compute the same integers
 whatever the batch composition or the order of the sums (docs/design.md, "Exactness").
 
-The network is evaluated one (layer, channel group, set of positions) at a time. The encoder runs each
-layer over all positions of a chunk of tiles; the decoder runs all layers for one wavefront line at a time
-(pixzip.schedule). Both call the same functions below, which read neighbours from per-block buffers and
-the centre position's earlier channel groups from per-position tensors.
+The encoder knows every pixel: it runs each layer once over all positions of a chunk of tiles, every
+channel group at once (`stream`). The decoder runs all layers for one wavefront line at a time
+(pixzip.schedule), one channel group after the other (`group_pass`). Both use the same masked weights,
+gathers and rescaling, so they compute the same integers.
 """
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from .pixelcnn import ACT_MAX, PixelCNN, PixelCNNConfig, INPUT_SCALE
+from . import kernels
+from .pixelcnn import ACT_MAX, INPUT_SCALE, PixelCNN, PixelCNNConfig, causal_mask
 from .predictor import med, predict
 from .schedule import Layout
+from .softmax import exp_table
 
-FREQ_TOTAL = 2**24 - 256  # integer frequencies sum to this; the coder gives symbol i (f_i + 1) / 2^24
-EXP_ONE = 2**20  # exp table value at logit difference 0
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
 
 
@@ -59,14 +58,6 @@ def export_arrays(model: PixelCNN) -> dict[str, np.ndarray]:
     return arrays
 
 
-def exp_table(k: int) -> np.ndarray:
-    """E[d] = round(EXP_ONE * exp(-d / 2^k)) for d = 0, 1, ... until it reaches 0. Computed once at export
-    and stored in the weights file, so no machine ever evaluates exp() on the coding path."""
-    d = np.arange(int(2**k * math.log(2 * EXP_ONE)) + 2)
-    e = np.floor(EXP_ONE * np.exp(-d * 2.0**-k) + 0.5).astype(np.int64)
-    return e[: int(np.argmax(e == 0)) + 1]
-
-
 def _row_major(t: torch.Tensor) -> torch.Tensor:
     """t (R, C) with row stride >= C and unit column stride. torch calls a (1, C) tensor with strides (1, 1)
     contiguous, and torch._int_mm then reads it with a leading dimension of 1: wrong products."""
@@ -75,20 +66,26 @@ def _row_major(t: torch.Tensor) -> torch.Tensor:
     return t.clone(memory_format=torch.contiguous_format)
 
 
-@dataclass
-class GroupWeights:
-    """One layer's weights for one output channel group, laid out for gather + matmul."""
+LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "own"}
 
-    taps: torch.Tensor  # (taps,) flat offsets of the off-centre taps, relative to the position
-    w_taps: torch.Tensor  # (taps * in, out_g) int8; may have 0 rows
-    centre: int  # input features read at the centre position (earlier groups; own group too for mask B)
-    w_centre: torch.Tensor  # (centre, out_g) int8
-    bias: torch.Tensor  # (out_g,) int32
-    w_centre_f: torch.Tensor  # w_centre as float32 (the output layer's product is a float one)
-    bias_f: torch.Tensor  # bias as float32
-    multiplier: torch.Tensor | None  # (out_g,) int64; None for the output layer
+
+@dataclass
+class Requant:
+    """A layer's int8 weight matrix for some outputs, with their rescaling."""
+
+    weight: torch.Tensor  # (taps * in, out) int8, zero wherever the causal mask forbids
+    multiplier: torch.Tensor  # (out,) int64
+    offset: torch.Tensor  # (out,) int64: bias * multiplier + 2^(shift - 1), the bias and rounding in one add
+
+
+@dataclass
+class Layer:
+    """One integer layer laid out for gather + matmul: y = requant(gather(input, taps) @ weight)."""
+
+    taps: torch.Tensor  # (taps,) flat offsets of the positions read, relative to the position; centre last
     shift: int
-    out: slice  # the output features of this group
+    full: Requant  # all outputs: the encoder's pass over known pixels
+    groups: list[Requant]  # one channel group's outputs each: the decoder's sub-passes
 
 
 class IntegerPixelCNN:
@@ -98,7 +95,7 @@ class IntegerPixelCNN:
         self.config = config
         self.groups = config.channels
         self.arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
-        self.table = torch.from_numpy(self.arrays["exp_table"]).float()  # values < 2^21: exact
+        self.table = self.arrays["exp_table"].astype(np.float32)  # values < 2^21: exact
         self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
@@ -112,6 +109,14 @@ class IntegerPixelCNN:
             if bound.max() >= EXACT_FP32:
                 raise ValueError(f"layer {name} can exceed exact float32 accumulation ({bound.max()} >= 2^24)")
 
+    def masked_weight(self, name: str) -> torch.Tensor:
+        """(out, in, k, k) integer weight with the causal mask applied once more: the decoder reads zeros
+        for subpixels not decoded yet where the encoder reads their values, so a nonzero weight there
+        would make the two disagree. Export already masks; this makes it a property of the loader."""
+        w = torch.from_numpy(self.arrays[f"{name}.weight"])
+        out_f, in_f, k, _ = w.shape
+        return w * causal_mask(out_f, in_f, k, self.groups, LAYER_MASKS[name.rstrip("0123456789")]).long()
+
     def bind(self, layout: Layout, device: torch.device) -> "BoundNetwork":
         return BoundNetwork(self, layout, device)
 
@@ -119,13 +124,19 @@ class IntegerPixelCNN:
 class BoundNetwork:
     """The integer network with buffers for one layout (a chunk of tiles) on one device.
 
-    Buffers, flat over the layout's positions, zero where nothing was written (= zero padding):
+    Buffers, flat over the layout's positions, zero where nothing was written (= zero padding, and
+    subpixels not decoded yet):
       a0        (P, C * k) int8  the first layer's input at known pixels: x - 128 per channel and, for
                 models with residual inputs (k = 2), the prediction error clamped to +-127
       x         (P, C) int64  known pixel values (the predictor's context)
-      relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's 3x3 conv input)
-    Per-position state for N positions being computed (`state`), all int8: h (N, F) stream, v[b] (N, F)
-    block b's inner activation, o (N, F) head output.
+      relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's kxk conv input)
+    Per-position activations of N positions being computed, all int8: h (N, F) the residual stream,
+    v (N, F) a block's inner activation, o (N, F) the head's output.
+
+    A layer reads its input at a set of taps: the kxk layers at the causal half of their kernel
+    (rows above, left in the row, the centre last), the 1x1 layers at the centre only. One gather of
+    those taps and one int8 matmul with the masked weight give every output; the mask zeroes the
+    centre's later channel groups, which the encoder has and the decoder has not.
     """
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device):
@@ -136,54 +147,44 @@ class BoundNetwork:
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
         self.fg = f // c  # features per channel group
+        self.cols = [slice(g * self.fg, (g + 1) * self.fg) for g in range(c)]
         self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int64, device=device)
         self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.int8, device=device) for _ in range(cfg.blocks)]
-        self.table = net.table.to(device)
-        self.weights = {name: [self._group_weights(name, g) for g in range(c)] for name in layer_names(cfg)}
+        self.layers = {name: self._layer(name) for name in layer_names(cfg)[:-1]}
+        w_out = net.masked_weight("out")[:, :, 0, 0]  # (C * 256, F)
+        b_out = torch.from_numpy(net.arrays["out.bias"])
+        # per group: its own features' weights (fg, 256) and bias (256,), as float32 (the product is a float one)
+        self.out = [(w_out[g * 256 : (g + 1) * 256, self.cols[g]].T.to(device, torch.float32).contiguous(),
+                     b_out[g * 256 : (g + 1) * 256].to(device, torch.float32)) for g in range(c)]
         taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
         self.predictor_taps = torch.tensor(taps, dtype=torch.int64, device=device)
 
-    def _group_weights(self, name: str, g: int) -> GroupWeights:
-        a = self.net.arrays
-        w = torch.from_numpy(a[f"{name}.weight"])  # (out, in, k, k)
-        out_f, in_f, k, _ = w.shape
-        og, ig = out_f // self.net.groups, in_f // self.net.groups
-        rows = slice(g * og, (g + 1) * og)
+    def _layer(self, name: str) -> Layer:
+        w = self.net.masked_weight(name)  # (out, in, k, k)
+        k = w.shape[2]
         c = k // 2
         offsets, blocks = [], []
         for dy in range(-c, 1):
             for dx in range(-c, c + 1):
-                if dy == 0 and dx >= 0:
+                if dy == 0 and dx > 0:
                     break
                 offsets.append(self.layout.offset(dy, dx))
-                blocks.append(w[rows, :, dy + c, dx + c].T)  # (in, out_g)
-        if name == "out":  # centre only, own group only
-            centre, w_centre = self.fg, w[rows, g * ig : (g + 1) * ig, c, c].T
-        else:
-            centre = g * ig if name == "first" else (g + 1) * ig
-            w_centre = w[rows, :centre, c, c].T  # (centre, out_g)
-        i8 = lambda t: _row_major(t.to(self.device, torch.int8))
-        multiplier = a.get(f"{name}.multiplier")
-        return GroupWeights(
-            taps=torch.tensor(offsets, dtype=torch.int64, device=self.device),
-            w_taps=i8(torch.cat(blocks, 0) if blocks else torch.zeros(0, og)),
-            centre=centre,
-            w_centre=i8(w_centre),
-            bias=torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device, torch.int32),
-            w_centre_f=w_centre.to(self.device, torch.float32).contiguous(),
-            bias_f=torch.from_numpy(a[f"{name}.bias"][rows]).to(self.device, torch.float32),
-            multiplier=None if multiplier is None else torch.from_numpy(multiplier[rows]).to(self.device),
-            shift=int(a[f"{name}.shift"]),
-            out=rows,
-        )
+                blocks.append(w[:, :, dy + c, dx + c].T)  # (in, out)
+        weight = torch.cat(blocks, 0)  # (taps * in, out), taps in `offsets` order: the centre last
+        a = self.net.arrays
+        multiplier = torch.from_numpy(a[f"{name}.multiplier"])
+        shift = int(a[f"{name}.shift"])
+        offset = torch.from_numpy(a[f"{name}.bias"]) * multiplier + ((1 << shift) >> 1)
 
-    def state(self, n: int) -> dict:
-        f, blocks = self.net.config.hidden, self.net.config.blocks
-        z = lambda: torch.zeros(n, f, dtype=torch.int8, device=self.device)
-        return {"h": z(), "v": [z() for _ in range(blocks)], "o": z()}
+        def requant(cols: slice) -> Requant:
+            return Requant(_row_major(weight[:, cols].to(self.device, torch.int8)),
+                           multiplier[cols].to(self.device), offset[cols].to(self.device))
 
-    # ---- the layers: each computes one channel group at N positions ------------------------------------
+        return Layer(torch.tensor(offsets, dtype=torch.int64, device=self.device), shift,
+                     requant(slice(None)), [requant(cols) for cols in self.cols])
+
+    # ---- the arithmetic ---------------------------------------------------------------------------------
     def _matmul(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """Exact int8 x int8 -> int32 product (N, K) @ (K, out). On the CPU, torch._int_mm (VNNI); elsewhere
         a float32 product of the same integers, exact because every sum stays below 2^24 (checked at load)."""
@@ -191,73 +192,68 @@ class BoundNetwork:
             return torch._int_mm(_row_major(a), w)
         return (a.float() @ w.float()).int()
 
-    def _accumulate(self, gw: GroupWeights, buffer: torch.Tensor | None, pos: torch.Tensor,
-                    centre: torch.Tensor) -> torch.Tensor:
-        """Accumulator (N, out_g) int32: off-centre taps gathered from `buffer`, plus the centre's inputs."""
-        acc = gw.bias.expand(len(pos), -1)
-        if gw.centre:
-            acc = acc + self._matmul(centre.contiguous(), gw.w_centre)  # (N, centre) @ (centre, out_g)
-        if len(gw.taps):
-            nb = buffer.index_select(0, (pos[:, None] + gw.taps[None, :]).reshape(-1))  # (N * taps, in)
-            acc = acc + self._matmul(nb.view(len(pos), -1), gw.w_taps)  # (N, taps * in) @ (taps * in, out_g)
-        return acc
+    def _apply(self, name: str, a: torch.Tensor, g: int | None, lo: int, hi: int,
+               residual: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """Layer `name` on its gathered input a (N, taps * in) int8, for all outputs (g None) or channel group
+        g's: requantized and clamped to [lo, hi], added to `residual` if given (pixzip.kernels.requant)
+        -> (N, out) int8, written to `out` if given."""
+        layer = self.layers[name]
+        rq = layer.full if g is None else layer.groups[g]
+        acc = self._matmul(a, rq.weight)
+        return kernels.requant(acc, rq.multiplier, rq.offset, layer.shift, lo, hi, residual, out)
 
-    @staticmethod
-    def _requant(acc: torch.Tensor, gw: GroupWeights, lo: int, hi: int) -> torch.Tensor:
-        """round(acc * multiplier / 2^shift), clamped to [lo, hi]: int64 arithmetic, int8 result."""
-        half = (1 << gw.shift) >> 1
-        return ((acc.long() * gw.multiplier + half) >> gw.shift).clamp_(lo, hi).to(torch.int8)
+    def _gather(self, buffer: torch.Tensor, pos: torch.Tensor, name: str) -> torch.Tensor:
+        """(N, taps * in) int8: layer `name`'s input at positions, read from a buffer."""
+        return kernels.gather(buffer, pos, self.layers[name].taps)
 
-    def first(self, g: int, pos: torch.Tensor, st: dict) -> None:
-        gw = self.weights["first"][g]
-        acc = self._accumulate(gw, self.a0, pos, self.a0[pos, : gw.centre])
-        st["h"][:, gw.out] = self._requant(acc, gw, -ACT_MAX, ACT_MAX)
+    # ---- the network: the encoder's pass (all groups) and the decoder's sub-pass (one group) -----------
+    def stream(self, pos: torch.Tensor, batch: int) -> torch.Tensor:
+        """The encoder's pass over known pixels: all positions (N,) of the layout -> (N, F) int8 residual
+        stream after the last block, every group at once, in batches of `batch` positions (the integers do
+        not depend on the split). Layer by layer: block b's kxk layer reads other positions' relu_h[b], so
+        all of them are stored before any is read."""
+        parts = [slice(a, a + batch) for a in range(0, len(pos), batch)]
+        h = torch.empty(len(pos), self.net.config.hidden, dtype=torch.int8, device=self.device)
+        for sl in parts:
+            self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -ACT_MAX, ACT_MAX, out=h[sl])
+        for b in range(self.net.config.blocks):
+            for sl in parts:
+                kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b])
+            for sl in parts:
+                v = self._apply(f"inner{b}", self._gather(self.relu_h[b], pos[sl], "inner0"), None, 0, ACT_MAX)
+                self._apply(f"outer{b}", v, None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
+        return h
 
-    def store(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
-        """Publish relu of group g of the stream entering block b, for later positions' 3x3 taps."""
-        out = self.weights["first"][g].out
-        self.relu_h[b][pos, out] = st["h"][:, out].clamp(min=0)
+    def group_pass(self, g: int, pos: torch.Tensor, st: dict) -> None:
+        """The decoder's sub-pass for channel group g at positions whose earlier groups are done: every
+        layer's group-g outputs up to the stream h, each layer reading what earlier steps and groups wrote.
+        st holds the step's activations (`state`)."""
+        cols = self.cols[g]
+        h = st["h"]
+        self._apply("first", self._gather(self.a0, pos, "first"), g, -ACT_MAX, ACT_MAX, out=h[:, cols])
+        for b in range(self.net.config.blocks):
+            kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start)
+            v = st["v"][b]
+            a = self._gather(self.relu_h[b], pos, "inner0")
+            self._apply(f"inner{b}", a, g, 0, ACT_MAX, out=v[:, cols])
+            self._apply(f"outer{b}", v, g, -ACT_MAX, ACT_MAX, residual=h[:, cols], out=h[:, cols])
 
-    def inner(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
-        gw = self.weights[f"inner{b}"][g]
-        buf = self.relu_h[b]
-        acc = self._accumulate(gw, buf, pos, buf[pos, : gw.centre])
-        st["v"][b][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX)
+    def state(self, n: int) -> dict:
+        """Fresh activations for one decoding step of n positions, zero where no group has written yet:
+        h (N, F) the stream, v[b] (N, F) block b's inner activation."""
+        z = lambda: torch.zeros(n, self.net.config.hidden, dtype=torch.int8, device=self.device)
+        return {"h": z(), "v": [z() for _ in range(self.net.config.blocks)]}
 
-    def outer(self, b: int, g: int, pos: torch.Tensor, st: dict) -> None:
-        gw = self.weights[f"outer{b}"][g]
-        acc = self._accumulate(gw, None, pos, st["v"][b][:, : gw.centre])
-        y = self._requant(acc, gw, -ACT_MAX, ACT_MAX).short()
-        st["h"][:, gw.out] = (st["h"][:, gw.out].short() + y).clamp_(-ACT_MAX, ACT_MAX).to(torch.int8)
+    def head(self, h: torch.Tensor, g: int | None = None) -> torch.Tensor:
+        """(N, F) stream -> (N, F) head output of all groups, or (N, F / C) of group g."""
+        return self._apply("head", h.clamp(min=0), g, 0, ACT_MAX)
 
-    def head(self, g: int, pos: torch.Tensor, st: dict) -> None:
-        gw = self.weights["head"][g]
-        acc = self._accumulate(gw, None, pos, st["h"][:, : gw.centre].clamp(min=0))
-        st["o"][:, gw.out] = self._requant(acc, gw, 0, ACT_MAX)
-
-    def logits(self, g: int, st: dict) -> torch.Tensor:
-        """(N, 256) logits of channel g in units of 2^-shift nats: float32 holding exact integers (a float
-        product is faster than int8 for this shape; exact below 2^24 like every sum here)."""
-        gw = self.weights["out"][g]
-        own = st["o"][:, g * self.fg : (g + 1) * self.fg].float()
-        return torch.addmm(gw.bias_f, own, gw.w_centre_f)
-
-    def frequencies(self, logits: torch.Tensor) -> torch.Tensor:
-        """Integer softmax: (N, 256) logits -> (N, 256) integer frequencies summing to FREQ_TOTAL, as
-        float32 (exact below 2^24: the form the coder takes).
-
-        e = table[max - logit] is exact (integers below 2^20); sum(e) is exact in float64 (below 2^53);
-        then f = floor(e * r) with r slightly below FREQ_TOTAL / sum(e), so sum(f) <= FREQ_TOTAL; the
-        remainder goes to residual 0 (the prediction). Every float step is one correctly rounded IEEE-754
-        operation (divide, multiply, convert) on exactly known operands, so it gives the same bits on every
-        IEEE machine; no reduction whose order could matter is rounded."""
-        d = (logits.amax(dim=1, keepdim=True) - logits).clamp_(max=len(self.table) - 1).long()
-        e = torch.take(self.table, d)  # (N, 256) float32 integers
-        total = e.sum(dim=1, keepdim=True, dtype=torch.float64)  # (N, 1) exact
-        r = (FREQ_TOTAL / total * (1 - 2.0**-20)).float()  # (N, 1), < FREQ_TOTAL / total (1 - 2^-21)
-        f = (e * r).floor_()
-        f[:, 0] += FREQ_TOTAL - f.sum(dim=1)  # exact: partial sums of f stay below 2^24
-        return f
+    def logits(self, o: torch.Tensor, g: int) -> torch.Tensor:
+        """(N, F / C) head output of group g -> (N, 256) logits of channel g in units of 2^-k nats: float32
+        holding exact integers (a float product is faster than int8 for this shape; exact below 2^24 like
+        every sum here). pixzip.softmax turns them into frequencies."""
+        w, b = self.out[g]
+        return torch.addmm(b, o.float(), w)
 
     # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:

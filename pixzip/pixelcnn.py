@@ -129,7 +129,7 @@ class MaskedConv(nn.Module):
     def logit_params(self, s_in: float):
         """Integer weight, bias and k for the output layer, whose accumulator *is* the logit in units of
         2^-k nats: one power-of-two weight scale for all outputs, so no rescaling is needed before the
-        softmax table (pixzip.intnet.BoundNetwork.frequencies)."""
+        softmax table (pixzip.softmax)."""
         w = self.weight * self.mask
         top = float(w.detach().abs().max()) * s_in / WEIGHT_MAX  # smallest allowed unit 2^-k
         k = min(MAX_LOGIT_SHIFT, math.floor(-math.log2(max(top, 2.0**-MAX_LOGIT_SHIFT))))

@@ -3,6 +3,7 @@ not depend on thread count, batch composition or device."""
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,8 +61,9 @@ def test_thread_count_does_not_change_bytes(tiny_rgb, tmp_path):
     """)
     digests = set()
     for threads in (1, 2):
+        env = {"PYTHONPATH": str(Path(__file__).parent), "NUMBA_NUM_THREADS": str(threads)}
         run = subprocess.run([sys.executable, "-c", script, str(threads)], capture_output=True, text=True,
-                             cwd=tmp_path, env={"PYTHONPATH": str(__import__("pathlib").Path(__file__).parent)})
+                             cwd=tmp_path, env=env)
         assert run.returncode == 0, run.stderr
         digests.add(run.stdout.strip())
     assert len(digests) == 1

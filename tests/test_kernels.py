@@ -1,0 +1,78 @@
+"""The fused kernels compute exactly what their definitions say: the numba versions (CPU) against plain
+torch versions (what CUDA runs) and against the written-out formulas, on random and extreme inputs."""
+import numpy as np
+import pytest
+import torch
+
+from pixzip import codec, kernels, softmax
+from tests.test_exactness import SHAPES, smooth_image
+
+
+def reference_frequencies(logits: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """The integer softmax of pixzip.softmax written as whole-tensor torch operations."""
+    d = (logits.amax(dim=1, keepdim=True) - logits).clamp_(max=len(table) - 1).long()
+    e = torch.take(table, d)
+    total = e.sum(dim=1, keepdim=True, dtype=torch.float64)
+    r = (total.reciprocal() * softmax.FREQ_TOTAL * (1 - 2.0**-20)).float()
+    f = (e * r).floor_()
+    f[:, 0] += softmax.FREQ_TOTAL - f.sum(dim=1)
+    return f
+
+
+@pytest.mark.parametrize("k", [0, 4, 7, 13])
+def test_frequencies_match_the_formula(k):
+    table = torch.from_numpy(softmax.exp_table(k)).float()
+    gen = torch.Generator().manual_seed(k)
+    spread = [1, 2**k, 2**(k + 4), 2**20]  # from near-uniform to one dominant symbol
+    logits = torch.cat([torch.randint(-s, s + 1, (500, 256), generator=gen) for s in spread]).float()
+    logits[0] = 0  # all equal
+    logits[1, 17] = 2**22  # one symbol far above the rest
+    expect = reference_frequencies(logits, table).numpy()
+    rows = np.random.default_rng(k).permutation(len(logits))
+    assert np.array_equal(softmax.frequencies(logits.numpy(), table.numpy()), expect)
+    assert np.array_equal(softmax.frequencies(logits.numpy(), table.numpy(), rows), expect[rows])
+    assert (expect.sum(axis=1) == softmax.FREQ_TOTAL).all() and expect.min() >= 0
+
+
+@pytest.mark.parametrize("residual", [False, True])
+def test_requant_numba_matches_torch(residual, monkeypatch):
+    gen = torch.Generator().manual_seed(1)
+    acc = torch.randint(-2**23, 2**23, (300, 20), generator=gen, dtype=torch.int32)
+    multiplier = torch.randint(1, 2**20, (20,), generator=gen)
+    offset = torch.randint(-2**40, 2**40, (20,), generator=gen)
+    res = torch.randint(-127, 128, (300, 20), generator=gen).to(torch.int8) if residual else None
+    for shift, lo in ((20, -127), (28, 0), (0, -127)):
+        got = kernels.requant(acc, multiplier, offset, shift, lo, 127, res)
+        y = ((acc.long() * multiplier + offset) >> shift).clamp(lo, 127)  # the definition, floor shift
+        expect = (y + res).clamp(-127, 127) if residual else y
+        assert torch.equal(got.long(), expect)
+        monkeypatch.setattr(kernels, "USE_NUMBA", False)
+        assert torch.equal(kernels.requant(acc, multiplier, offset, shift, lo, 127, res), got)
+        monkeypatch.setattr(kernels, "USE_NUMBA", True)
+
+
+def test_gather_and_scatter_numba_match_torch(monkeypatch):
+    gen = torch.Generator().manual_seed(2)
+    buffer = torch.randint(-128, 128, (500, 6), generator=gen).to(torch.int8)
+    pos, taps = torch.randint(80, 420, (77,), generator=gen), torch.tensor([-71, -70, -69, -1, 0])
+    values = torch.randint(-128, 128, (77, 12), generator=gen).to(torch.int8)[:, 3:9]  # a column slice
+    got = kernels.gather(buffer, pos, taps)
+    targets = pos.unique()[:40]  # distinct rows
+    scattered = buffer.clone()
+    kernels.scatter_relu(values[:40], targets, scattered, col=0)
+    monkeypatch.setattr(kernels, "USE_NUMBA", False)
+    assert torch.equal(kernels.gather(buffer, pos, taps), got)
+    expect = buffer.clone()
+    kernels.scatter_relu(values[:40], targets, expect, col=0)
+    assert torch.equal(scattered, expect)
+
+
+def test_portable_path_gives_the_same_bytes(rgb_model, monkeypatch):
+    """The torch versions (the CUDA path) code the same bytes as the numba ones, decoding included."""
+    for shape in SHAPES[2:5]:
+        pixels = smooth_image(*shape)
+        fast = codec.compress_pixels(pixels, "RGB", rgb_model, tile=16)[0]
+        monkeypatch.setattr(kernels, "USE_NUMBA", False)
+        assert codec.compress_pixels(pixels, "RGB", rgb_model, tile=16)[0] == fast
+        np.testing.assert_array_equal(codec.decompress_pixels(fast, models=rgb_model)[0], pixels)
+        monkeypatch.setattr(kernels, "USE_NUMBA", True)
