@@ -16,6 +16,7 @@ from PIL import Image
 
 from . import coder, container, registry, softmax
 from .container import FormatError, Header
+from .intnet import BoundNetwork
 from .image import MODES, checksum, from_pixels, to_pixels
 from .schedule import Layout, Tile, tiles, wavefront
 
@@ -111,32 +112,45 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
         for g in range(net.config.channels):
             bn.write_pixels(g, pos, values[:, g], preds[g])
         h = bn.stream(pos, ENCODE_BATCH)  # (N, F) int8
-        sizes = np.array([len(p) for p, _ in steps])
-        bounds = np.concatenate([[0], np.cumsum(sizes)])
-        first = 0
-        while first < len(steps):  # batches of whole steps, so each batch is a contiguous stream segment
-            last = int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1
-            last = max(last, first + 1)
-            a, b = int(bounds[first]), int(bounds[last])
-            o = bn.head(h[a:b])  # (n, F)
-            logits = torch.stack([bn.logits(o[:, bn.cols[g]], g) for g in coded])  # (G, n, 256)
-            symbols = torch.stack([(values[a:b, g] - preds[g][a:b]) % 256 for g in coded])  # (G, n)
-            order = _stream_order(sizes[first:last], len(coded))  # (G * n,) rows in stream order
-            s = symbols.view(-1).cpu().numpy()[order]
-            f = softmax.frequencies(logits.view(-1, 256).cpu().numpy(), net.table, order)
-            enc.push(s, f)
-            if trace is not None:
-                trace.append(f)
-            bits = coder.symbol_bits(s, f)  # (n,) in stream order
-            ideal += float(bits.sum())
-            if costs is not None:
-                where = rc[a + order % (b - a)]  # (n, 2) pixel of each symbol
-                np.add.at(costs, (where[:, 0], where[:, 1]), bits)
-            first = last
+        symbols = torch.stack([(values[:, g] - preds[g]) % 256 for g in coded]).cpu().numpy()  # (G, N)
+        for batch in _stream_batches(bn, h, symbols, rc, [len(p) for p, _ in steps], coded):
+            ideal += _push(enc, *batch, trace, costs)
         done += len(pos)
         if progress:
             progress(done, height * width)
     return enc.finish(), ideal
+
+
+def _stream_batches(bn: BoundNetwork, h: torch.Tensor, symbols: np.ndarray, pixels: np.ndarray,
+                    step_sizes: list[int], coded: list[int]):
+    """The encoder's symbols in stream order, in batches of whole steps of about FREQ_BATCH positions:
+    yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). h (N, F) is the
+    stream of the chunk's positions in step order, symbols (G, N) the residuals of the coded channels."""
+    net = bn.net
+    bounds = np.concatenate([[0], np.cumsum(step_sizes)])
+    first = 0
+    while first < len(step_sizes):
+        last = max(int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1, first + 1)
+        a, b = int(bounds[first]), int(bounds[last])
+        o = bn.head(h[a:b]).cpu().numpy()  # (n, F)
+        order = _stream_order(np.asarray(step_sizes[first:last]), len(coded))  # (G * n,) into (G, n)
+        position, group = order % (b - a), order // (b - a)
+        freqs = softmax.frequencies(o[position], np.asarray(coded)[group], net.out_weight, net.out_bias,
+                                    net.table)
+        yield symbols[:, a:b].reshape(-1)[order], freqs, pixels[a + position]
+        first = last
+
+
+def _push(enc: coder.Encoder, symbols: np.ndarray, f: np.ndarray, pixels: np.ndarray, trace: list | None,
+          costs: np.ndarray | None) -> float:
+    """Code one batch; returns its ideal cost in bits."""
+    enc.push(symbols, f)
+    if trace is not None:
+        trace.append(f)
+    bits = coder.symbol_bits(symbols, f)  # (n,) in stream order
+    if costs is not None:
+        np.add.at(costs, (pixels[:, 0], pixels[:, 1]), bits)
+    return float(bits.sum())
 
 
 def decode_pixels(header: Header, payload: bytes, model: registry.Model, device: str = "cpu",
@@ -158,7 +172,9 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
                 bn.group_pass(g, pos, st)
                 if g not in coded:
                     continue
-                f = softmax.frequencies(bn.logits(bn.head(st["h"], g), g).cpu().numpy(), net.table)
+                bn.head(st["h"], g, out=st["o"][:, bn.cols[g]])
+                o = st["o"].cpu().numpy()
+                f = softmax.frequencies(o, np.full(len(o), g), net.out_weight, net.out_bias, net.table)
                 if trace is not None:
                     trace.append(f)
                 r = torch.from_numpy(dec.pop(f)).to(dev)

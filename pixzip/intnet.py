@@ -95,11 +95,16 @@ class IntegerPixelCNN:
         self.config = config
         self.groups = config.channels
         self.arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
-        self.table = self.arrays["exp_table"].astype(np.float32)  # values < 2^21: exact
+        self.table = self.arrays["exp_table"].astype(np.int32)  # values < 2^21
         self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
         self._check_exact()
+        # The output layer, which pixzip.softmax fuses with the softmax: per channel group g its own
+        # features' weights (F / C, 256) and bias (256,), float32 holding integers.
+        w = self.masked_weight("out")[:, :, 0, 0].reshape(self.groups, 256, self.groups, -1)  # (C, 256, C, F/C)
+        self.out_weight = np.ascontiguousarray(np.stack([w[g, :, g].T.numpy() for g in range(self.groups)]), np.float32)
+        self.out_bias = self.arrays["out.bias"].reshape(self.groups, 256).astype(np.float32)
 
     def _check_exact(self) -> None:
         """Refuse weights whose float32 accumulation could round (design.md section 1)."""
@@ -152,11 +157,6 @@ class BoundNetwork:
         self.x = torch.zeros(layout.positions, c, dtype=torch.int64, device=device)
         self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.int8, device=device) for _ in range(cfg.blocks)]
         self.layers = {name: self._layer(name) for name in layer_names(cfg)[:-1]}
-        w_out = net.masked_weight("out")[:, :, 0, 0]  # (C * 256, F)
-        b_out = torch.from_numpy(net.arrays["out.bias"])
-        # per group: its own features' weights (fg, 256) and bias (256,), as float32 (the product is a float one)
-        self.out = [(w_out[g * 256 : (g + 1) * 256, self.cols[g]].T.to(device, torch.float32).contiguous(),
-                     b_out[g * 256 : (g + 1) * 256].to(device, torch.float32)) for g in range(c)]
         taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
         self.predictor_taps = torch.tensor(taps, dtype=torch.int64, device=device)
 
@@ -240,20 +240,14 @@ class BoundNetwork:
 
     def state(self, n: int) -> dict:
         """Fresh activations for one decoding step of n positions, zero where no group has written yet:
-        h (N, F) the stream, v[b] (N, F) block b's inner activation."""
+        h (N, F) the stream, v[b] (N, F) block b's inner activation, o (N, F) the head's output."""
         z = lambda: torch.zeros(n, self.net.config.hidden, dtype=torch.int8, device=self.device)
-        return {"h": z(), "v": [z() for _ in range(self.net.config.blocks)]}
+        return {"h": z(), "v": [z() for _ in range(self.net.config.blocks)], "o": z()}
 
-    def head(self, h: torch.Tensor, g: int | None = None) -> torch.Tensor:
-        """(N, F) stream -> (N, F) head output of all groups, or (N, F / C) of group g."""
-        return self._apply("head", h.clamp(min=0), g, 0, ACT_MAX)
-
-    def logits(self, o: torch.Tensor, g: int) -> torch.Tensor:
-        """(N, F / C) head output of group g -> (N, 256) logits of channel g in units of 2^-k nats: float32
-        holding exact integers (a float product is faster than int8 for this shape; exact below 2^24 like
-        every sum here). pixzip.softmax turns them into frequencies."""
-        w, b = self.out[g]
-        return torch.addmm(b, o.float(), w)
+    def head(self, h: torch.Tensor, g: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, F) stream -> (N, F) head output of all groups, or (N, F / C) of group g (into out if given).
+        pixzip.softmax takes it to frequencies."""
+        return self._apply("head", h.clamp(min=0), g, 0, ACT_MAX, out=out)
 
     # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:

@@ -73,7 +73,8 @@ def wavefront(layout: Layout, chunk: list[Tile], slope: int) -> list[tuple[np.nd
         i, j = i.ravel(), j.ravel()
         parts.append((j + slope * i, np.full(i.shape, k), i, j, t.y + i, t.x + j))
     step, tile, i, j, row, col = (np.concatenate(p) for p in zip(*parts))
-    order = np.lexsort((j, i, tile, step))  # by step, then tile, then raster order
+    size = layout.size
+    order = np.argsort(((step * len(chunk) + tile) * size + i) * size + j)  # by step, tile, raster order
     step, tile, i, j, row, col = step[order], tile[order], i[order], j[order], row[order], col[order]
     flat = layout.flat(tile, i, j)
     starts = np.flatnonzero(np.diff(step, prepend=-1))

@@ -1,6 +1,6 @@
 """The integer softmax: logits -> the integer frequencies the coder sees. Exact on every machine.
 
-For one subpixel with 256 logits l (exact integers, in units of 2^-k nats):
+For one subpixel with 256 logits l (the output layer's exact integer sums, in units of 2^-k nats):
   e_j = T[min(max(l) - l_j, len(T) - 1)]      T the exp table stored with the weights (integers < 2^21)
   s   = sum_j e_j                               exact (an integer below 2^29)
   r   = float32((1 / s) * FREQ_TOTAL * (1 - 2^-20))    three correctly rounded float64 operations, one cast
@@ -10,7 +10,7 @@ Every float step is a single IEEE-754 operation on exactly known operands, so ev
 same bits (no reduction whose order could matter is ever rounded; no fused multiply-add is possible).
 
 This is the hottest loop of both encoder and decoder (256 entries per subpixel), so it runs as one fused
-numba kernel, parallel over rows. The float64 product e_j * r of two float32 values is exact, so rounding
+numba kernel with the output layer (a 1x1 layer from the head's features to the logits), parallel over rows. The float64 product e_j * r of two float32 values is exact, so rounding
 it to float32 gives exactly the float32 product.
 """
 import math
@@ -31,33 +31,44 @@ def exp_table(k: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _frequencies(logits, rows, table, out):  # pragma: no cover - compiled
+def _frequencies(features, groups, weight, bias, table, out):  # pragma: no cover - compiled
+    k = weight.shape[1]
     last = len(table) - 1
-    for i in numba.prange(len(rows)):
-        row = logits[rows[i]]
-        o = out[i]
-        top = row[0]
-        for j in range(1, len(row)):
-            top = max(top, row[j])
+    for i in numba.prange(len(groups)):
+        g, x, o = groups[i], features[i], out[i]
+        w, b = weight[g], bias[g]
+        logits = np.empty(256, np.float32)  # exact float32 integers (|sum| < 2^24, checked at load)
+        for j in range(256):
+            logits[j] = b[j]
+        for c in range(k):
+            xc = np.float32(x[g * k + c])
+            for j in range(256):
+                logits[j] += xc * w[c, j]
+        e = np.empty(256, np.int32)  # integers from here on: the reductions vectorize
+        for j in range(256):
+            e[j] = np.int32(logits[j])
+        top = e[0]
+        for j in range(1, 256):
+            top = max(top, e[j])
         total = 0
-        for j in range(len(row)):
-            e = table[min(int(top - row[j]), last)]
-            o[j] = e
-            total += e
+        for j in range(256):
+            e[j] = table[min(top - e[j], last)]
+            total += e[j]
         r = np.float32((1.0 / np.float64(total)) * FREQ_TOTAL * (1 - 2.0**-20))
         given = 0
-        for j in range(len(row)):
-            f = np.floor(np.float32(o[j] * r))
+        for j in range(256):
+            f = np.floor(np.float32(np.float32(e[j]) * r))
             o[j] = f
-            given += int(f)
+            given += np.int32(f)
         o[0] += FREQ_TOTAL - given
 
 
-def frequencies(logits: np.ndarray, table: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """(M, 256) float32 integer logits -> (N, 256) float32 integer frequencies summing to FREQ_TOTAL per row,
-    for logits rows `rows` (N,) in that order (all rows when None): the coder's input, in stream order."""
-    logits = np.ascontiguousarray(logits, dtype=np.float32)
-    rows = np.arange(len(logits)) if rows is None else np.asarray(rows, dtype=np.int64)
-    out = np.empty((len(rows), logits.shape[1]), dtype=np.float32)
-    _frequencies(logits, rows, np.asarray(table, dtype=np.float32), out)
+def frequencies(features: np.ndarray, groups: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+                table: np.ndarray) -> np.ndarray:
+    """The output layer and the integer softmax, fused: row i's head output features[i] (F,) int8, of which
+    channel group g = groups[i] reads its own F / G features, -> logits = bias[g] + features @ weight[g]
+    -> (N, 256) float32 integer frequencies summing to FREQ_TOTAL per row (the coder's input).
+    weight (G, F / G, 256) and bias (G, 256) are float32 holding integers, table the int32 exp table."""
+    out = np.empty((len(groups), weight.shape[2]), dtype=np.float32)
+    _frequencies(features, np.asarray(groups, dtype=np.int64), weight, bias, table, out)
     return out

@@ -21,17 +21,33 @@ def reference_frequencies(logits: torch.Tensor, table: torch.Tensor) -> torch.Te
 
 @pytest.mark.parametrize("k", [0, 4, 7, 13])
 def test_frequencies_match_the_formula(k):
+    """Arbitrary logits (through the bias, one group per row), from near-uniform to one dominant symbol."""
     table = torch.from_numpy(softmax.exp_table(k)).float()
     gen = torch.Generator().manual_seed(k)
-    spread = [1, 2**k, 2**(k + 4), 2**20]  # from near-uniform to one dominant symbol
+    spread = [1, 2**k, 2**(k + 4), 2**20]
     logits = torch.cat([torch.randint(-s, s + 1, (500, 256), generator=gen) for s in spread]).float()
     logits[0] = 0  # all equal
     logits[1, 17] = 2**22  # one symbol far above the rest
+    n = len(logits)
+    got = softmax.frequencies(np.zeros((n, 1), np.int8), np.arange(n), np.zeros((n, 1, 256), np.float32),
+                              logits.numpy(), table.int().numpy())
     expect = reference_frequencies(logits, table).numpy()
-    rows = np.random.default_rng(k).permutation(len(logits))
-    assert np.array_equal(softmax.frequencies(logits.numpy(), table.numpy()), expect)
-    assert np.array_equal(softmax.frequencies(logits.numpy(), table.numpy(), rows), expect[rows])
+    assert np.array_equal(got, expect)
     assert (expect.sum(axis=1) == softmax.FREQ_TOTAL).all() and expect.min() >= 0
+
+
+def test_output_layer_matches_a_matmul():
+    """The fused output layer: group g's own features of each row times its weights, plus its bias."""
+    gen = torch.Generator().manual_seed(5)
+    features = torch.randint(0, 128, (300, 12), generator=gen).to(torch.int8)
+    groups = torch.randint(0, 3, (300,), generator=gen)
+    weight = torch.randint(-127, 128, (3, 4, 256), generator=gen).float()
+    bias = torch.randint(-5000, 5000, (3, 256), generator=gen).float()
+    table = torch.from_numpy(softmax.exp_table(6)).float()
+    own = features.view(300, 3, 4)[torch.arange(300), groups].float()  # (N, 4) each row's own group
+    logits = torch.einsum("nk,nks->ns", own, weight[groups]) + bias[groups]
+    got = softmax.frequencies(features.numpy(), groups.numpy(), weight.numpy(), bias.numpy(), table.int().numpy())
+    assert np.array_equal(got, reference_frequencies(logits, table).numpy())
 
 
 @pytest.mark.parametrize("residual", [False, True])
