@@ -296,7 +296,8 @@ def export(run_dir, name, models_dir, val, data_note):
 @click.option("-m", "--models", multiple=True, help="pixzip models (default: the default model).")
 @click.option("--codecs", help="Comma-separated classical codecs (prefixes of: png, webp, jpeg-xl, jpeg-ls, "
               "jpeg 2000); default all.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), help="Report folder.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Report folder: report.md, results.csv, plot.png (bpsp against decode time).")
 def bench(folders, models, codecs, out_dir):
     """Compare pixzip with the classical lossless codecs (sizes verified, times measured)."""
     from . import bench as benchmark
@@ -305,11 +306,12 @@ def bench(folders, models, codecs, out_dir):
     images = [p for folder in folders for p in find_images(folder)]
     if not images:
         raise Failure("no images found")
-    rows, missing = benchmark.run(images, list(models) or [None], codecs.split(",") if codecs else None,
-                                  log=lambda m: click.echo(m, err=True))
-    click.echo(benchmark.markdown(rows, missing))
+    rows, missing, startup = benchmark.run(images, list(models) or [None], codecs.split(",") if codecs else None,
+                                           log=lambda m: click.echo(m, err=True))
+    click.echo(benchmark.markdown(rows, missing, startup))
     if out_dir:
-        benchmark.write_report(rows, missing, out_dir)
+        for problem in benchmark.write_report(rows, missing, startup, out_dir):
+            click.echo(f"pixzip: {problem}", err=True)
 
 
 if __name__ == "__main__":

@@ -69,8 +69,8 @@ def _coded_channels(model: registry.Model, mode: str) -> list[int]:
 
 
 def _network_pixels(pixels: np.ndarray, channels: int) -> torch.Tensor:
-    """(H, W, C_image) -> (H, W, C_model) int64: grayscale repeated for an RGB model."""
-    x = torch.from_numpy(pixels.astype(np.int64))
+    """(H, W, C_image) -> (H, W, C_model) int32: grayscale repeated for an RGB model."""
+    x = torch.from_numpy(pixels.astype(np.int32))
     return x.expand(-1, -1, channels) if x.shape[2] != channels else x
 
 
@@ -101,10 +101,9 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     enc, ideal, done = coder.Encoder(), 0.0, 0
     for ch in _chunks(height, width, tile, chunk):
         layout = Layout(tile, net.reach, len(ch))
-        bn = net.bind(layout, dev)
-        steps = wavefront(layout, ch, net.slope)
-        pos = torch.from_numpy(np.concatenate([p for p, _ in steps])).to(dev)
-        rc = np.concatenate([r for _, r in steps])
+        bn = net.bind(layout, dev, decoder=False)
+        schedule = wavefront(layout, ch, net.slope)
+        pos, rc = torch.from_numpy(schedule.flat).to(dev), schedule.pixels
         values = x[rc[:, 0], rc[:, 1]].to(dev)  # (N, C)
         bn.x[pos] = values
         medians = bn.medians(pos)
@@ -113,7 +112,7 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
             bn.write_pixels(g, pos, values[:, g], preds[g])
         h = bn.stream(pos, ENCODE_BATCH)  # (N, F) int8
         symbols = torch.stack([(values[:, g] - preds[g]) % 256 for g in coded]).cpu().numpy()  # (G, N)
-        for batch in _stream_batches(bn, h, symbols, rc, [len(p) for p, _ in steps], coded):
+        for batch in _stream_batches(bn, h, symbols, rc, schedule.bounds, coded):
             ideal += _push(enc, *batch, trace, costs)
         done += len(pos)
         if progress:
@@ -122,18 +121,19 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
 
 
 def _stream_batches(bn: BoundNetwork, h: torch.Tensor, symbols: np.ndarray, pixels: np.ndarray,
-                    step_sizes: list[int], coded: list[int]):
+                    bounds: np.ndarray, coded: list[int]):
     """The encoder's symbols in stream order, in batches of whole steps of about FREQ_BATCH positions:
     yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). h (N, F) is the
-    stream of the chunk's positions in step order, symbols (G, N) the residuals of the coded channels."""
+    stream of the chunk's positions in step order, symbols (G, N) the residuals of the coded channels,
+    bounds the schedule's step boundaries."""
     net = bn.net
-    bounds = np.concatenate([[0], np.cumsum(step_sizes)])
+    step_sizes = np.diff(bounds)
     first = 0
     while first < len(step_sizes):
         last = max(int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1, first + 1)
         a, b = int(bounds[first]), int(bounds[last])
         o = bn.head(h[a:b]).cpu().numpy()  # (n, F)
-        order = _stream_order(np.asarray(step_sizes[first:last]), len(coded))  # (G * n,) into (G, n)
+        order = _stream_order(step_sizes[first:last], len(coded))  # (G * n,) into (G, n)
         position, group = order % (b - a), order // (b - a)
         freqs = softmax.frequencies(o[position], np.asarray(coded)[group], net.out_weight, net.out_bias,
                                     net.table)
@@ -163,8 +163,10 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
     dec, done = coder.Decoder(payload), 0
     for ch in _chunks(header.height, header.width, header.tile, header.chunk):
         layout = Layout(header.tile, net.reach, len(ch))
-        bn = net.bind(layout, dev)
-        for flat, rc in wavefront(layout, ch, net.slope):
+        bn = net.bind(layout, dev, decoder=True)
+        schedule = wavefront(layout, ch, net.slope)
+        for k in range(schedule.steps):
+            flat, rc = schedule.flat[schedule.step(k)], schedule.pixels[schedule.step(k)]
             pos = torch.from_numpy(flat).to(dev)
             st = bn.state(len(pos))
             medians = bn.medians(pos)

@@ -122,8 +122,8 @@ class IntegerPixelCNN:
         out_f, in_f, k, _ = w.shape
         return w * causal_mask(out_f, in_f, k, self.groups, LAYER_MASKS[name.rstrip("0123456789")]).long()
 
-    def bind(self, layout: Layout, device: torch.device) -> "BoundNetwork":
-        return BoundNetwork(self, layout, device)
+    def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundNetwork":
+        return BoundNetwork(self, layout, device, decoder)
 
 
 class BoundNetwork:
@@ -133,7 +133,7 @@ class BoundNetwork:
     subpixels not decoded yet):
       a0        (P, C * k) int8  the first layer's input at known pixels: x - 128 per channel and, for
                 models with residual inputs (k = 2), the prediction error clamped to +-127
-      x         (P, C) int64  known pixel values (the predictor's context)
+      x         (P, C) int32  known pixel values (the predictor's context)
       relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's kxk conv input)
     Per-position activations of N positions being computed, all int8: h (N, F) the residual stream,
     v (N, F) a block's inner activation, o (N, F) the head's output.
@@ -144,7 +144,7 @@ class BoundNetwork:
     centre's later channel groups, which the encoder has and the decoder has not.
     """
 
-    def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device):
+    def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device, decoder: bool):
         self.net, self.layout, self.device = net, layout, device
         if device.type == "cuda":  # TF32 would round the float32 products: keep full precision
             torch.backends.cuda.matmul.allow_tf32 = False
@@ -154,8 +154,11 @@ class BoundNetwork:
         self.fg = f // c  # features per channel group
         self.cols = [slice(g * self.fg, (g + 1) * self.fg) for g in range(c)]
         self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
-        self.x = torch.zeros(layout.positions, c, dtype=torch.int64, device=device)
-        self.relu_h = [torch.zeros(layout.positions, f, dtype=torch.int8, device=device) for _ in range(cfg.blocks)]
+        self.x = torch.zeros(layout.positions, c, dtype=torch.int32, device=device)
+        # The decoder's positions sit at every depth at once, so it keeps every block's buffer; the encoder
+        # runs block after block over all positions (`stream`) and reuses one.
+        relu_h = lambda: torch.zeros(layout.positions, f, dtype=torch.int8, device=device)
+        self.relu_h = [relu_h() for _ in range(cfg.blocks)] if decoder else [relu_h()] * cfg.blocks
         self.layers = {name: self._layer(name) for name in layer_names(cfg)[:-1]}
         taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
         self.predictor_taps = torch.tensor(taps, dtype=torch.int64, device=device)
@@ -252,7 +255,7 @@ class BoundNetwork:
     # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:
         """Record known values (N,) of channel g at positions, with their predictions (N,)."""
-        self.x[pos, g] = values
+        self.x[pos, g] = values.to(self.x.dtype)
         k = self.net.inputs_per_channel
         self.a0[pos, g * k] = (values - 128).to(torch.int8)
         if k == 2:
@@ -267,7 +270,7 @@ class BoundNetwork:
     def prediction(self, g: int, pos: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
         """(N,) prediction of channel g; channels before g must be known at pos already."""
         if self.net.config.predictor == "none":
-            return torch.zeros(len(pos), dtype=torch.int64, device=self.device)
+            return torch.zeros(len(pos), dtype=torch.int32, device=self.device)
         if g == 0:
             return predict(medians[:, 0], None, None)
         return predict(medians[:, g], self.x[pos, g - 1], medians[:, g - 1])

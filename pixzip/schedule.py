@@ -61,25 +61,36 @@ class Layout:
         return dy * self.cols + dx
 
 
-def wavefront(layout: Layout, chunk: list[Tile], slope: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Decoding steps for a chunk of tiles: a list of (flat positions, image pixel indices), one per step.
+@dataclass(frozen=True)
+class Schedule:
+    """The decoding order of a chunk: step k decodes positions flat[bounds[k] : bounds[k + 1]], which are
+    the image pixels pixels[bounds[k] : bounds[k + 1]]. This is also the order of the symbols in the stream
+    (within a step, channel group by channel group)."""
 
-    Image pixel indices are (N, 2) arrays of (row, column) in the whole image; both lists follow the
-    same order, which is also the order of the symbols in the stream.
-    """
+    flat: np.ndarray  # (N,) flat buffer positions
+    pixels: np.ndarray  # (N, 2) (row, column) in the whole image
+    bounds: np.ndarray  # (steps + 1,)
+
+    @property
+    def steps(self) -> int:
+        return len(self.bounds) - 1
+
+    def step(self, k: int) -> slice:
+        return slice(int(self.bounds[k]), int(self.bounds[k + 1]))
+
+
+def wavefront(layout: Layout, chunk: list[Tile], slope: int) -> Schedule:
+    """The wavefront schedule of a chunk of tiles: by step, then tile, then raster order in the tile."""
     parts = []
     for k, t in enumerate(chunk):
-        i, j = np.meshgrid(np.arange(t.h), np.arange(t.w), indexing="ij")
-        i, j = i.ravel(), j.ravel()
+        i, j = np.divmod(np.arange(t.h * t.w), t.w)  # raster order
         parts.append((j + slope * i, np.full(i.shape, k), i, j, t.y + i, t.x + j))
     step, tile, i, j, row, col = (np.concatenate(p) for p in zip(*parts))
-    size = layout.size
-    order = np.argsort(((step * len(chunk) + tile) * size + i) * size + j)  # by step, tile, raster order
-    step, tile, i, j, row, col = step[order], tile[order], i[order], j[order], row[order], col[order]
-    flat = layout.flat(tile, i, j)
-    starts = np.flatnonzero(np.diff(step, prepend=-1))
-    ends = np.append(starts[1:], len(step))
-    return [(flat[a:b], np.stack([row[a:b], col[a:b]], axis=1)) for a, b in zip(starts, ends)]
+    # A stable sort by step keeps the (tile, raster) order within a step; on 16-bit keys it is a radix sort.
+    order = np.argsort(step.astype(np.uint16) if step.max() < 2**16 else step, kind="stable")
+    step, tile, i, j = step[order], tile[order], i[order], j[order]
+    bounds = np.append(np.flatnonzero(np.diff(step, prepend=-1)), len(step))  # lines with pixels only
+    return Schedule(layout.flat(tile, i, j), np.stack([row[order], col[order]], axis=1), bounds)
 
 
 def steps_per_tile(h: int, w: int, slope: int) -> int:

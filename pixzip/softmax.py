@@ -52,7 +52,7 @@ def _frequencies(features, groups, weight, bias, table, out):  # pragma: no cove
             top = max(top, e[j])
         total = 0
         for j in range(256):
-            e[j] = table[min(top - e[j], last)]
+            e[j] = table[np.uint32(min(top - e[j], last))]  # unsigned: no negative-index wraparound
             total += e[j]
         r = np.float32((1.0 / np.float64(total)) * FREQ_TOTAL * (1 - 2.0**-20))
         given = 0
