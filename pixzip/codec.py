@@ -20,8 +20,8 @@ from .intnet import BoundNetwork
 from .image import MODES, checksum, from_pixels, to_pixels
 from .schedule import Layout, Tile, tiles, wavefront
 
-DEFAULT_TILE = 64  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
-DEFAULT_CHUNK = 256  # tiles decoded together (a megapixel of 64 x 64 tiles): bounds memory
+DEFAULT_TILE = 128  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
+DEFAULT_CHUNK = 64  # tiles decoded together (a megapixel of 128 x 128 tiles): bounds memory
 ENCODE_BATCH = 32768  # positions the encoder runs through a layer at once (bounds its memory)
 MAX_PIXELS = 2**28  # refuse to decode larger images (a bomb of a header would need absurd memory)
 FREQ_BATCH = 1536  # positions whose 256-way frequencies (of all channels) are computed at once: cache-sized

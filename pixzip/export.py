@@ -62,6 +62,7 @@ def export(run_dir: Path, name: str, out_dir: Path, val: Path | None = None, com
         m = registry.load_file(final)
         result = measure(m, val)
         entry["val_bpsp"], entry["val_ideal_bpsp"] = result["bpsp"], result["ideal_bpsp"]
+        entry["val_tile"] = codec.DEFAULT_TILE
         entry["val_data"] = str(val)
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"default": name, "models": []}

@@ -12,8 +12,11 @@ from pixzip.image import load_pixels
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 # SHA-256 of samples/astronaut.png compressed with the shipped default model (default tile and chunk).
-# Regenerate only on purpose (a new model or format version): PIXZIP_REGOLD=1 pytest tests/test_shipped.py
-GOLDEN = "a041411b93dd7f98d5735b868938c19ca9e0c162800392ececc1360663838d86"
+# Change it only on purpose (a new default model, tile size or format version), never to make a test pass.
+GOLDEN = "90c67de8199e7be91cd6e28619c3689d7b5e351c3cd03fa0bec231a6b40302e9"
+# The same with 64 x 64 tiles in chunks of 256, the first release's defaults: pinned since the first
+# release, so it shows that later speed work changed no integer on the coding path.
+GOLDEN_TILE64 = "a041411b93dd7f98d5735b868938c19ca9e0c162800392ececc1360663838d86"
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +54,9 @@ def test_payload_within_half_a_percent_of_ideal(sample_file):
     assert report.bpsp < 8 * (REPO / "samples" / "astronaut.png").stat().st_size / pixels.size  # beats PNG
 
 
-def test_golden_bytes(sample_file):
+def test_golden_bytes(sample_file, default_model):
     digest = hashlib.sha256(sample_file[1]).hexdigest()
     assert digest == GOLDEN, f"the default model's output changed: {digest}"
+    pixels, mode = load_pixels(SAMPLE)
+    data = codec.compress_pixels(pixels, mode, default_model, tile=64, chunk=256)[0]
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_TILE64
