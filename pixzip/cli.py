@@ -223,49 +223,54 @@ def models():
                    f"{e.get('val_bpsp', float('nan')):>9.3f}  {e['file']}{default}")
 
 
-def _parse_overrides(pairs: tuple[str, ...]) -> dict:
-    """key=value pairs -> typed dict (JSON values: numbers, true/false, quoted or bare strings)."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise Failure(f"--set expects key=value, not {pair!r}")
-        key, value = pair.split("=", 1)
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
 @main.command()
 @click.option("--data", required=True, type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Folder of training images.")
+@click.option("--val", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Folder of validation images: bpsp of the integer model (what files cost) every "
+              "train.val_minutes and at the end.")
 @click.option("--out", "run_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Run folder (checkpoint.pt, log).")
-@click.option("--set", "overrides", multiple=True, help="Model config override key=value (repeatable).")
+              help="Run folder (checkpoint.pt).")
+@click.option("--arch", type=click.Choice(list(registry.ARCHITECTURES)), help="Architecture (default: pixelcnn, "
+              "or the config file's).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="TOML file: arch, [model] and [train] settings (see train/*.toml).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a setting: model.KEY, train.KEY, or a bare KEY (repeatable).")
 @click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time).")
 @click.option("--steps", type=int, help="Step budget.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", type=int, help="Random seed (default: the config's, 0).")
 @click.option("--threads", type=int, help="CPU threads for torch.")
-def train(data, run_dir, overrides, minutes, steps, resume, seed, threads):
-    """Train a PixelCNN on your images (then: pixzip export)."""
+def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, device, resume, seed, threads):
+    """Train a model on your images (then: pixzip export). Runs unchanged under
+    `torchrun --nproc_per_node N --no-python pixzip train ...` (DistributedDataParallel)."""
     import torch
+    from tqdm import tqdm
 
     from . import train as training
-    from .pixelcnn import PixelCNNConfig
+    from .config import load_run_config
 
     if (minutes is None) == (steps is None):
         raise Failure("give exactly one of --minutes and --steps")
     try:
-        config = PixelCNNConfig.from_dict(_parse_overrides(overrides))
+        arch, model_dict, train_dict = load_run_config(config_file, list(overrides), training.PixelCNNConfig,
+                                                       training.TrainConfig, arch)
+        if arch not in registry.ARCHITECTURES:
+            raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(registry.ARCHITECTURES)})")
+        if seed is not None:
+            train_dict["seed"] = seed
+        config = registry.ARCHITECTURES[arch][0].from_dict(model_dict)
+        train_config = training.TrainConfig.from_dict(train_dict)
     except (TypeError, ValueError) as e:
-        raise Failure(f"bad model config: {e}") from None
+        raise Failure(f"bad config: {e}") from None
     if threads:
         torch.set_num_threads(threads)
     try:
-        path = training.train(data, run_dir, config, training.TrainConfig(seed=seed), minutes=minutes, steps=steps,
-                              resume=resume, log=lambda m: click.echo(m, err=True))
+        path = training.train(data, run_dir, config, train_config, minutes=minutes, steps=steps, resume=resume,
+                              log=lambda m: tqdm.write(m, file=sys.stderr), val=val, device=device,
+                              progress_bar=True)
     except ValueError as e:
         raise Failure(str(e)) from None
     click.echo(f"checkpoint: {path}")

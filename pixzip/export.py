@@ -52,9 +52,12 @@ def export(run_dir: Path, name: str, out_dir: Path, val: Path | None = None, com
             "data": state.get("data") or data_note,
             "steps": state["step"],
             "minutes": round(state["seconds"] / 60, 1),
-            "pixels": state["step"] * state["train"]["batch"] * state["train"]["crop"] ** 2,
+            "pixels": state["step"] * state["train"]["batch"] * state["train"]["crop"] ** 2
+            * state.get("world_size", 1),
+            "world_size": state.get("world_size", 1),
             "train": state["train"],
-            "final_train_bpsp": state["log"][-1]["train_bpsp"] if state["log"] else None,
+            "final_train_bpsp": next((e["train_bpsp"] for e in reversed(state["log"]) if "train_bpsp" in e), None),
+            "validation": [e for e in state["log"] if "val_bpsp" in e],
             "command": command,
         },
     }

@@ -47,12 +47,12 @@ def export_arrays(model: PixelCNN) -> dict[str, np.ndarray]:
         for name in layer_names(cfg)[:-1]:
             conv, s_in, s_out = convs[name]
             w, b, m, shift = conv.integer_params(s_in, s_out)
-            arrays[f"{name}.weight"] = w.long().numpy()
-            arrays[f"{name}.bias"] = b.long().numpy()
-            arrays[f"{name}.multiplier"] = m.numpy()
+            arrays[f"{name}.weight"] = w.long().cpu().numpy()
+            arrays[f"{name}.bias"] = b.long().cpu().numpy()
+            arrays[f"{name}.multiplier"] = m.cpu().numpy()
             arrays[f"{name}.shift"] = np.array(shift, dtype=np.int64)
         w, b, k = model.out.logit_params(s_o)
-        arrays["out.weight"], arrays["out.bias"] = w.long().numpy(), b.long().numpy()
+        arrays["out.weight"], arrays["out.bias"] = w.long().cpu().numpy(), b.long().cpu().numpy()
         arrays["out.shift"] = np.array(k, dtype=np.int64)
     arrays["exp_table"] = exp_table(k)
     return arrays

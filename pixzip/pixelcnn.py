@@ -18,12 +18,13 @@ fixed ranges with calibrated scales, weights int8 per output channel, each layer
 by an integer multiplier and shift - exactly what pixzip.intnet computes, with straight-through gradients.
 """
 import math
-from dataclasses import dataclass, asdict, fields
+from dataclasses import dataclass, asdict
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .config import from_dict
 from .predictor import PREDICTORS, image_predictions
 
 ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream -127..127)
@@ -57,20 +58,7 @@ class PixelCNNConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PixelCNNConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        types = {f.name: f.type for f in fields(cls)}
-        values = {}
-        for key, value in d.items():
-            want = types[key]
-            if want is bool and value in (0, 1):
-                value = bool(value)
-            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise ValueError(f"config key {key} must be {want.__name__}, not {value!r}")
-            values[key] = value
-        return cls(**values)
+        return from_dict(cls, d, "model config")
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,7 +4,6 @@ phase so that the result exports to the exact integer model (pixzip.intnet).
 The schedule runs on a budget of steps or of minutes; with minutes, the cosine follows elapsed time, so a
 run given an hour anneals properly in an hour on whatever machine it lands on.
 """
-import json
 import math
 import os
 import sys
@@ -15,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
+from .config import from_dict
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .predictor import image_residuals
 from .image import load_pixels
@@ -32,6 +33,11 @@ class TrainConfig:
     qat_lr: float = 3e-4
     seed: int = 0
     checkpoint_minutes: float = 5.0
+    val_minutes: float = 10.0  # with a validation folder: validate this often, and at the end
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        return from_dict(cls, d, "train config")
 
 
 def find_images(folder: Path) -> list[Path]:
@@ -41,12 +47,18 @@ def find_images(folder: Path) -> list[Path]:
 
 def load_dataset(folder: Path, channels: int, min_size: int) -> list[torch.Tensor]:
     """Every image of a folder as a (C, H, W) uint8 tensor."""
-    paths = find_images(folder)
+    try:
+        paths = find_images(folder)
+    except OSError as e:
+        raise ValueError(f"cannot read the folder {folder}: {e.strerror or e}") from None
     if not paths:
-        raise ValueError(f"no images in {folder}")
+        raise ValueError(f"no images in {folder} (looked for .png .bmp .tif .ppm .pgm .webp .jpg)")
     images = []
     for p in paths:
-        pixels, mode = load_pixels(p)
+        try:
+            pixels, mode = load_pixels(p)
+        except (OSError, ValueError) as e:
+            raise ValueError(f"cannot read training image {p}: {e}") from None
         if (mode == "RGB") != (channels == 3):
             pixels = np.repeat(pixels, 3, axis=2) if channels == 3 else pixels[:, :, :1]
         if min(pixels.shape[:2]) < min_size:
@@ -71,16 +83,40 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, gen: torch.Gener
     return torch.stack(crops)
 
 
-def nll_bits(model: PixelCNN, x: torch.Tensor) -> torch.Tensor:
-    """Mean cost in bits per subpixel of x (B, C, H, W) under the model."""
-    r = image_residuals(x, model.config.predictor)  # (B, C, H, W)
-    logits = model(x)  # (B, C, 256, H, W)
+def nll_bits(net: torch.nn.Module, x: torch.Tensor, predictor: str) -> torch.Tensor:
+    """Mean cost in bits per subpixel of x (B, C, H, W) under net (a PixelCNN, or one wrapped for DDP)."""
+    r = image_residuals(x, predictor)  # (B, C, H, W)
+    logits = net(x)  # (B, C, 256, H, W)
     return F.cross_entropy(logits.transpose(1, 2), r) / math.log(2)
 
 
+def validate(model: PixelCNN, images: list[torch.Tensor]) -> tuple[float, str]:
+    """Bits per subpixel on whole images (C, H, W): once the model is quantized, what files will really
+    cost - the ideal code length of the exact integer model's frequencies, computed by the encoder itself
+    (tiles included); before that, the float model's NLL."""
+    subpixels = sum(im.numel() for im in images)
+    if model.quantized:
+        from . import codec, registry
+        from .intnet import IntegerPixelCNN, export_arrays
+
+        net = IntegerPixelCNN(model.config, export_arrays(model))
+        m = registry.Model("validation", "pixelcnn", Path("."), b"", net)
+        bits = 0.0
+        for im in images:
+            pixels = im.permute(1, 2, 0).contiguous().numpy()  # (H, W, C) uint8
+            bits += codec.encode_pixels(pixels, "RGB" if pixels.shape[2] == 3 else "L", m)[1]
+        return bits / subpixels, "integer model"
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        bits = sum(float(nll_bits(model, im[None].to(device).float(), model.config.predictor)) * im.numel()
+                   for im in images)
+    return bits / subpixels, "float model"
+
+
 def save_checkpoint(path: Path, model: PixelCNN, opt, step: int, seconds: float, train: TrainConfig, log: list,
-                    data: Path):
+                    data: Path, world_size: int):
     state = {
+        "arch": "pixelcnn",
         "data": str(data),
         "config": model.config.to_dict(),
         "train": asdict(train),
@@ -89,10 +125,36 @@ def save_checkpoint(path: Path, model: PixelCNN, opt, step: int, seconds: float,
         "step": step,
         "seconds": seconds,
         "log": log,
+        "world_size": world_size,
     }
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
+
+
+def _distributed(device: torch.device) -> tuple[int, int]:
+    """(rank, world size): under torchrun (WORLD_SIZE > 1) joins the process group, gloo on CPUs, nccl
+    on GPUs; otherwise (0, 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), world
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available")
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    if name != "cpu":
+        raise ValueError(f"unknown device {name!r} (auto, cpu or cuda)")
+    return torch.device("cpu")
 
 
 def train(
@@ -104,48 +166,88 @@ def train(
     steps: int | None = None,
     resume: bool = False,
     log=print,
+    val: Path | None = None,
+    device: str = "cpu",
+    progress_bar: bool = False,
 ) -> Path:
-    """Train a PixelCNN on the images in `data`; checkpoints go to out/checkpoint.pt. Returns its path."""
+    """Train a PixelCNN on the images in `data`; checkpoints go to out/checkpoint.pt. Returns its path.
+
+    Under torchrun each process trains on its own random crops (seed + rank) with DistributedDataParallel
+    averaging the gradients, so the effective batch is world size x batch; process 0 validates, logs and
+    writes checkpoints, and the time budget follows the slowest process so that all stop at the same step."""
     tc = train_config
+    if (minutes is None) == (steps is None):
+        raise ValueError("give exactly one of a time budget (minutes) and a step budget (steps)")
+    dev = resolve_device(device)
+    rank, world = _distributed(dev)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
     out.mkdir(parents=True, exist_ok=True)
     ckpt_path = out / "checkpoint.pt"
     torch.manual_seed(tc.seed)
-    gen = torch.Generator().manual_seed(tc.seed)
+    gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)
     images = load_dataset(data, config.channels, tc.crop)
+    val_images = load_dataset(val, config.channels, 1) if val is not None and rank == 0 else None
     model = PixelCNN(config)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
     step, seconds, history = 0, 0.0, []
+    state = None
     if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False)
+        state = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         model = PixelCNN(PixelCNNConfig.from_dict(state["config"]))
         model.load_state_dict(state["model"])
-        opt = torch.optim.Adam(model.parameters(), lr=tc.lr)
-        opt.load_state_dict(state["optimizer"])
         step, seconds, history = state["step"], state["seconds"], state["log"]
-        gen.manual_seed(tc.seed + step)
+        gen.manual_seed(tc.seed + 1000 * rank + step)
+    model.to(dev)
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr if model.quantized else tc.lr)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
     budget = minutes * 60 if minutes is not None else None
 
     def progress() -> float:
-        return seconds / budget if budget is not None else step / steps
+        frac = seconds / budget if budget is not None else step / steps
+        if world > 1 and budget is not None:  # agree, so that every process takes the same steps
+            import torch.distributed as dist
 
+            t = torch.tensor([frac], dtype=torch.float64, device=dev if dev.type == "cuda" else "cpu")
+            dist.all_reduce(t, op=dist.ReduceOp.MAX)
+            frac = float(t)
+        return frac
+
+    def validation() -> None:
+        bpsp, kind = validate(model, val_images)
+        history.append({"step": step, "seconds": round(seconds, 1), "val_bpsp": round(bpsp, 4), "val_of": kind})
+        log(f"step {step}: validation {bpsp:.4f} bpsp ({kind}, whole images of {val})")
+        last_val[0], last_val[1] = time.time(), f"val {bpsp:.3f} ({kind.split()[0]})"
+
+    bar = tqdm(total=100.0, unit="%", bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
+               disable=not progress_bar or rank != 0 or None, file=sys.stderr, dynamic_ncols=True)
     start, last_ckpt, running = time.time() - seconds, time.time(), None
-    while progress() < 1:
-        frac = progress()
+    last_val = [time.time(), ""]
+    while (frac := progress()) < 1:
         if not model.quantized and frac >= 1 - tc.qat_fraction:
-            model.calibrate([random_crops(images, tc.batch, tc.crop, gen) for _ in range(8)])
+            model.calibrate([random_crops(images, tc.batch, tc.crop, gen).to(dev) for _ in range(8)])
+            if world > 1:
+                import torch.distributed as dist
+
+                dist.broadcast(model.scales, 0)  # every process quantizes with process 0's scales
             opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
             log(f"step {step}: calibrated activation scales {model.scales.tolist()}, quantization-aware from here")
         if model.quantized:
             qfrac = (frac - (1 - tc.qat_fraction)) / tc.qat_fraction
-            lr = tc.qat_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(qfrac, 1.0))))
+            lr = tc.qat_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(max(qfrac, 0.0), 1.0))))
         else:
             ffrac = frac / (1 - tc.qat_fraction)
             cos = 0.5 * (1 + math.cos(math.pi * min(ffrac, 1.0)))
             lr = tc.lr * min(1.0, (step + 1) / tc.warmup_steps) * (tc.final_lr_fraction + (1 - tc.final_lr_fraction) * cos)
         for g in opt.param_groups:
             g["lr"] = lr
-        x = random_crops(images, tc.batch, tc.crop, gen)
-        loss = nll_bits(model, x)
+        x = random_crops(images, tc.batch, tc.crop, gen).to(dev)
+        loss = nll_bits(net, x, config.predictor)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -153,20 +255,38 @@ def train(
         seconds = time.time() - start
         value = loss.item()
         running = value if running is None else 0.98 * running + 0.02 * value
+        if rank != 0:
+            continue
+        bar.n = round(100 * min(frac, 1.0), 1)
+        bar.set_postfix_str(f"step {step}, train {running:.3f} bpsp{', ' if last_val[1] else ''}{last_val[1]}",
+                            refresh=False)
+        bar.refresh()
         if step % 100 == 0:
-            history.append({"step": step, "seconds": round(seconds, 1), "pixels": step * tc.batch * tc.crop**2,
+            history.append({"step": step, "seconds": round(seconds, 1), "pixels": step * tc.batch * tc.crop**2 * world,
                             "train_bpsp": round(running, 4), "quantized": model.quantized})
-            log(f"step {step} {seconds / 60:.1f} min  lr {lr:.2e}  train {running:.3f} bpsp  {100 * progress():.1f}%")
+            log(f"step {step} {seconds / 60:.1f} min  lr {lr:.2e}  train {running:.3f} bpsp  {100 * frac:.1f}%")
+        if val_images and time.time() - last_val[0] > tc.val_minutes * 60:
+            validation()
         if time.time() - last_ckpt > tc.checkpoint_minutes * 60:
-            save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data)
+            save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data, world)
             last_ckpt = time.time()
-    save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data)
+    bar.close()
+    if rank == 0:
+        if val_images:
+            validation()
+        save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data, world)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return ckpt_path
 
 
 if __name__ == "__main__":  # python -m pixzip.train DATA OUT MINUTES [key=value ...]; see also `pixzip train`
-    overrides = dict(a.split("=", 1) for a in sys.argv[4:])
-    cfg = PixelCNNConfig.from_dict({k: json.loads(v) if v[:1].isdigit() or v in ("true", "false") else v
-                                    for k, v in overrides.items()})
+    from .config import load_run_config
+
+    arch, model_dict, train_dict = load_run_config(None, sys.argv[4:], PixelCNNConfig, TrainConfig, None)
     torch.set_num_threads(int(os.environ.get("PIXZIP_THREADS", "2")))
-    train(Path(sys.argv[1]), Path(sys.argv[2]), cfg, minutes=float(sys.argv[3]), resume=True)
+    train(Path(sys.argv[1]), Path(sys.argv[2]), PixelCNNConfig.from_dict(model_dict),
+          TrainConfig.from_dict(train_dict), minutes=float(sys.argv[3]), resume=True)

@@ -60,3 +60,17 @@ def test_golden_bytes(sample_file, default_model):
     pixels, mode = load_pixels(SAMPLE)
     data = codec.compress_pixels(pixels, mode, default_model, tile=64, chunk=256)[0]
     assert hashlib.sha256(data).hexdigest() == GOLDEN_TILE64
+
+
+def test_recipe_config_is_the_shipped_models():
+    """train/pixelcnn.toml, the recipe's config, holds exactly the shipped default model's settings."""
+    import tomllib
+
+    from pixzip.train import TrainConfig
+
+    recipe = tomllib.loads((REPO / "train" / "pixelcnn.toml").read_text())
+    entry = next(e for e in json.loads((REPO / "models" / "manifest.json").read_text())["models"]
+                 if e["name"] == "pixelcnn")
+    assert recipe["arch"] == entry["arch"] and recipe["model"] == entry["config"]
+    shipped = {**TrainConfig().__dict__, **entry["training"]["train"]}
+    assert TrainConfig.from_dict(recipe["train"]).__dict__ == shipped

@@ -1,0 +1,110 @@
+"""`pixzip train` and `pixzip export`: a tiny run end to end (quantization-aware phase, validation of the
+integer model, export, a model usable by compress/decompress), clear errors on bad input, and the
+distributed path under torchrun with two CPU processes (gloo)."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from pixzip import codec, registry
+from pixzip.cli import main
+
+TINY = ["--set", "hidden=6", "--set", "blocks=1", "--set", "crop=16", "--set", "batch=2",
+        "--set", "train.qat_fraction=0.5", "--set", "warmup_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:40, 0:48]
+    for k in range(3):
+        px = np.stack([x * (3 + k), y * 4, (x + y) * 2], axis=2) + rng.integers(-6, 7, (40, 48, 3))
+        Image.fromarray(np.clip(px, 0, 255).astype(np.uint8)).save(folder / f"p{k}.png")
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_train_validate_export_and_use(photos, tmp_path, monkeypatch):
+    torch.set_num_threads(1)
+    result = run("train", "--data", photos, "--val", photos, "--out", tmp_path / "run", "--steps", 6, *TINY)
+    assert result.exit_code == 0, result.output
+    assert "quantization-aware from here" in result.output
+    assert "integer model" in result.output  # the final validation is of the exact integer model
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert state["step"] == 6 and state["config"]["hidden"] == 6 and state["train"]["crop"] == 16
+    val = [e for e in state["log"] if "val_bpsp" in e]
+    assert val and val[-1]["val_of"] == "integer model"
+
+    models = tmp_path / "models"
+    result = run("export", tmp_path / "run", "--name", "mine", "--models-dir", models, "--val", photos)
+    assert result.exit_code == 0, result.output
+    [model_file] = models.glob("mine-*.npz")
+    # The validation during training is what the exported model's files cost (ideal bits, tiles included).
+    model = registry.load_file(model_file)
+    ideal = subpixels = 0
+    for path in sorted(photos.glob("*.png")):
+        px = np.asarray(Image.open(path))
+        data, report = codec.compress_pixels(px, "RGB", model)
+        np.testing.assert_array_equal(codec.decompress_pixels(data, models=model)[0], px)
+        ideal, subpixels = ideal + report.ideal_bits, subpixels + px.size
+    assert val[-1]["val_bpsp"] == round(ideal / subpixels, 4)
+    monkeypatch.setenv("PIXZIP_MODEL_PATH", str(models))  # found by name and hash, without the package
+    assert registry.find("mine", model.sha256).sha256 == model.sha256
+
+
+def test_config_file_and_overrides(photos, tmp_path):
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('arch = "pixelcnn"\n[model]\nhidden = 6\nblocks = 1\n[train]\ncrop = 16\nbatch = 2\n')
+    result = run("train", "--data", photos, "--out", tmp_path / "run", "--steps", 2, "--config", cfg,
+                 "--set", "model.blocks=2")
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert state["config"]["blocks"] == 2 and state["config"]["hidden"] == 6 and state["train"]["batch"] == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "hiden=6"], "unknown config key 'hiden'"),
+    (["--set", "hidden=six"], "model config key hidden must be int"),
+    (["--set", "train.lr=fast"], "train config key lr must be float"),
+    (["--set", "crop=400"], "smaller than the 400-pixel crop"),
+    (["--arch", "pixelcnn", "--minutes", 1], "exactly one of --minutes and --steps"),
+])
+def test_bad_settings_fail_cleanly(photos, tmp_path, args, message):
+    result = run("train", "--data", photos, "--out", tmp_path / "run", "--steps", 2, *args)
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_bad_data_folders_fail_cleanly(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("train", "--data", empty, "--out", tmp_path / "run", "--steps", 2)
+    assert result.exit_code == 1 and "no images in" in result.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.png").write_bytes(b"not a png")
+    result = run("train", "--data", broken, "--out", tmp_path / "run", "--steps", 2)
+    assert result.exit_code == 1 and "cannot read training image" in result.output
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("[model]\nhidden = 6\n[optimizer]\nlr = 1\n")
+    result = run("train", "--data", broken, "--out", tmp_path / "run", "--steps", 2, "--config", bad_toml)
+    assert result.exit_code == 1 and "unknown sections or keys" in result.output
+
+
+def test_distributed_two_processes(photos, tmp_path):
+    """torchrun with 2 CPU processes (gloo): both train, process 0 writes the checkpoint."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "pixzip.cli", "train", "--data", str(photos), "--out", str(tmp_path / "run"), "--steps", "4",
+           "--device", "cpu", "--threads", "1", *TINY]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert state["world_size"] == 2 and state["step"] == 4 and state["config"]["hidden"] == 6
