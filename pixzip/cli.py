@@ -187,6 +187,20 @@ def decompress(paths, output, force, device):
     run_each(paths, one)
 
 
+@main.command("test")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
+def test_files(paths, device):
+    """Check .pxz files fully (decode, compare with the stored checksum), writing nothing, like gzip -t.
+    Exit code 0 only if every file is intact."""
+    def one(path: Path):
+        with progress_bar(path.name) as update:
+            pixels, mode = codec.decompress_pixels(path.read_bytes(), device=device, progress=update)
+        click.echo(f"{path}: OK ({pixels.shape[1]}x{pixels.shape[0]} {mode}, pixels match the checksum)")
+
+    run_each(paths, one)
+
+
 @main.command()
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def info(path):

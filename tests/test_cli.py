@@ -114,3 +114,18 @@ def test_heatmap(env, photo, tmp_path):
     heat = Image.open(tmp_path / "heat.png")
     assert heat.width > 2 * 30 and heat.height >= 20
     assert run("compress", photo, photo, "--model", env.path, "--heatmap", tmp_path / "h2.png").exit_code == 1
+
+
+def test_test_command_checks_without_writing(env, photo, tmp_path):
+    run("compress", photo, "--model", env.path)
+    good = tmp_path / "photo.png.pxz"
+    bad = tmp_path / "bad.pxz"
+    data = bytearray(good.read_bytes())
+    data[-3] ^= 0x40  # inside the payload
+    bad.write_bytes(bytes(data))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = run("test", good)
+    assert r.exit_code == 0 and "OK" in r.output
+    r = run("test", good, bad)
+    assert r.exit_code == 1 and r.stderr.count("pixzip: error:") == 1 and "bad.pxz" in r.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
