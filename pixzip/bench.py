@@ -19,7 +19,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from . import codec, registry
-from .image import load_pixels
+from .image import ImageError, load_pixels
 
 Codec = tuple[Callable[[np.ndarray], bytes], Callable[[bytes], np.ndarray]]
 
@@ -96,7 +96,10 @@ def run(images: list[Path], models: list[str | None], codecs: list[str] | None =
     bar = tqdm(total=len(images) * len(available), desc="bench", unit="run", leave=False, disable=None,
                file=sys.stderr)
     for path in images:
-        px, mode = load_pixels(path)
+        try:
+            px, mode = load_pixels(path)
+        except ImageError as e:
+            raise ImageError(f"{path}: {e}") from None
         for name, (encode, decode) in available.items():
             bar.set_postfix_str(f"{path.name}: {name}")
             t0 = time.perf_counter()

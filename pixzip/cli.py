@@ -50,6 +50,15 @@ def write_atomic(path: Path, data: bytes, force: bool) -> None:
             os.unlink(tmp)
 
 
+def write_output(target: Path, data: bytes, force: bool) -> None:
+    """A file written atomically, or standard output for "-"."""
+    if str(target) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_atomic(target, data, force)
+
+
 def output_path(source: Path, out: Path | None, several: bool, name) -> Path:
     if out is None:
         return name(source)
@@ -87,23 +96,22 @@ def progress_bar(label: str):
         bar.close()
 
 
-def run_each(paths, action) -> None:
-    """Apply action to every path; report each failure in one line and exit 1 if any failed."""
-    failed = 0
+def run_each(paths, action, exit_on_failure: bool = True) -> list:
+    """Apply action to every path; report each failure in one line. Returns the results of the files
+    that succeeded; exits 1 after the last file if any failed (unless the caller exits itself)."""
+    done = []
     for path in paths:
         try:
-            action(Path(path))
+            done.append(action(Path(path)))
         except Failure as e:
             e.show()
-            failed += 1
         except EXPECTED_ERRORS as e:
             click.echo(f"pixzip: error: {path}: {e}", err=True)
-            failed += 1
         except Exception as e:  # a bug: still one line, and the other files go on
             click.echo(f"pixzip: error: {path}: unexpected {type(e).__name__}: {e} (please report this)", err=True)
-            failed += 1
-    if failed:
+    if exit_on_failure and len(done) < len(paths):
         sys.exit(1)
+    return done
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,7 +131,7 @@ def main():
 @click.option("--heatmap", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of what each pixel costs in bits, beside the image (one input only).")
 def compress(paths, output, model, force, as_json, device, tile, heatmap):
-    """Compress images to PATH.pxz."""
+    """Compress images to PATH.pxz ("-": standard input to standard output)."""
     if heatmap and len(paths) > 1:
         raise Failure("--heatmap takes one input image")
     try:
@@ -131,16 +139,24 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap):
     except registry.ModelError as e:
         raise Failure(str(e)) from None
 
+    if sum(str(p) == "-" for p in paths) > 1:
+        raise Failure("standard input (-) can be read once")
+
     def one(path: Path):
-        pixels, mode = load_pixels(path)
-        target = output_path(path, output, len(paths) > 1, compressed_name)
-        if target.exists() and not force:
+        if str(path) == "-":  # standard input -> standard output, unless -o
+            raw = sys.stdin.buffer.read()
+            pixels, mode = load_pixels(io.BytesIO(raw))
+            target, input_bytes = output or Path("-"), len(raw)
+        else:
+            pixels, mode = load_pixels(path)
+            target, input_bytes = output_path(path, output, len(paths) > 1, compressed_name), path.stat().st_size
+        if str(target) != "-" and target.exists() and not force:
             raise Failure(f"{target} already exists (use --force to overwrite)")
         costs = np.zeros(pixels.shape[:2]) if heatmap else None
         with progress_bar(path.name) as update:
             data, rep = codec.compress_pixels(pixels, mode, m, tile=tile, device=device, progress=update,
                                               costs=costs)
-        write_atomic(target, data, force)
+        write_output(target, data, force)
         if heatmap:
             from .heatmap import render
 
@@ -149,17 +165,26 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap):
             write_atomic(heatmap, buf.getvalue(), force)
         stats = {
             "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
-            "height": rep.height, "mode": rep.mode, "input_bytes": path.stat().st_size, "output_bytes": rep.bytes,
+            "height": rep.height, "mode": rep.mode, "input_bytes": input_bytes, "output_bytes": rep.bytes,
             "bpp": round(rep.bpp, 4), "bpsp": round(rep.bpsp, 4), "ideal_bpsp": round(rep.ideal_bpsp, 4),
             "seconds": round(rep.seconds, 3),
         }
+        to_stderr = str(target) == "-"  # standard output carries the file
         if as_json:
-            click.echo(json.dumps(stats))
+            click.echo(json.dumps(stats), err=to_stderr)
         else:
-            click.echo(f"{path} -> {target}: {stats['input_bytes']} -> {rep.bytes} bytes, {rep.bpp:.3f} bpp, "
-                       f"{rep.bpsp:.3f} bpsp (model ideal {rep.ideal_bpsp:.3f}), {rep.seconds:.1f} s")
+            click.echo(f"{path} -> {target}: {input_bytes} -> {rep.bytes} bytes, {rep.bpp:.3f} bpp, "
+                       f"{rep.bpsp:.3f} bpsp (model ideal {rep.ideal_bpsp:.3f}), {rep.seconds:.1f} s", err=to_stderr)
+        return stats
 
-    run_each(paths, one)
+    done = run_each(paths, one, exit_on_failure=False)
+    if len(paths) > 1 and done and not as_json:  # the summary: total bits over total pixels
+        pixels = sum(d["width"] * d["height"] for d in done)
+        out_bytes = sum(d["output_bytes"] for d in done)
+        click.echo(f"total: {len(done)} of {len(paths)} files, {sum(d['input_bytes'] for d in done)} -> "
+                   f"{out_bytes} bytes, {8 * out_bytes / pixels:.3f} bpp", err=any(d["output"] == "-" for d in done))
+    if len(done) < len(paths):
+        sys.exit(1)
 
 
 @main.command()
@@ -168,21 +193,26 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap):
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
 def decompress(paths, output, force, device):
-    """Decompress .pxz files to PNG, pixel for pixel."""
+    """Decompress .pxz files to PNG, pixel for pixel ("-": standard input to standard output)."""
     import time
 
+    if sum(str(p) == "-" for p in paths) > 1:
+        raise Failure("standard input (-) can be read once")
+
     def one(path: Path):
-        target = output_path(path, output, len(paths) > 1, decompressed_name)
-        if target.exists() and not force:
+        stdin = str(path) == "-"  # standard input -> standard output, unless -o
+        target = (output or Path("-")) if stdin else output_path(path, output, len(paths) > 1, decompressed_name)
+        if str(target) != "-" and target.exists() and not force:
             raise Failure(f"{target} already exists (use --force to overwrite)")
         start = time.perf_counter()
         with progress_bar(path.name) as update:
-            image = codec.decompress(path.read_bytes(), device=device, progress=update)
+            data = sys.stdin.buffer.read() if stdin else path.read_bytes()
+            image = codec.decompress(data, device=device, progress=update)
         buf = io.BytesIO()
         image.save(buf, format="PNG")
-        write_atomic(target, buf.getvalue(), force)
+        write_output(target, buf.getvalue(), force)
         click.echo(f"{path} -> {target}: {image.width}x{image.height} {image.mode}, "
-                   f"{time.perf_counter() - start:.1f} s")
+                   f"{time.perf_counter() - start:.1f} s", err=str(target) == "-")
 
     run_each(paths, one)
 
@@ -325,8 +355,12 @@ def bench(folders, models, codecs, out_dir):
     images = [p for folder in folders for p in find_images(folder)]
     if not images:
         raise Failure("no images found")
-    rows, missing, startup = benchmark.run(images, list(models) or [None], codecs.split(",") if codecs else None,
-                                           log=lambda m: click.echo(m, err=True))
+    try:
+        rows, missing, startup = benchmark.run(images, list(models) or [None],
+                                               codecs.split(",") if codecs else None,
+                                               log=lambda m: click.echo(m, err=True))
+    except EXPECTED_ERRORS as e:
+        raise Failure(str(e)) from None
     click.echo(benchmark.markdown(rows, missing, startup))
     if out_dir:
         for problem in benchmark.write_report(rows, missing, startup, out_dir):

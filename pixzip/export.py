@@ -9,7 +9,7 @@ from . import codec, registry
 from .intnet import export_arrays
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .train import find_images
-from .image import load_pixels
+from .image import ImageError, load_pixels
 
 
 def load_checkpoint(path: Path) -> tuple[PixelCNN, dict]:
@@ -23,7 +23,10 @@ def measure(model: registry.Model, folder: Path) -> dict:
     """Actual .pxz sizes on every image of a folder: total bits over total subpixels."""
     bits = subpixels = ideal = 0.0
     for path in find_images(folder):
-        pixels, mode = load_pixels(path)
+        try:
+            pixels, mode = load_pixels(path)
+        except ImageError as e:
+            raise ImageError(f"{path}: {e}") from None
         data, report = codec.compress_pixels(pixels, mode, model)
         bits += 8 * len(data)
         ideal += report.ideal_bits

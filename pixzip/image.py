@@ -1,6 +1,7 @@
 """Images in and out: files <-> (H, W, C) uint8 arrays, and the pixel checksum stored in .pxz files."""
 import hashlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image
@@ -29,15 +30,18 @@ def from_pixels(pixels: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode=mode)
 
 
-def load_pixels(path: Path) -> tuple[np.ndarray, str]:
+def load_pixels(source: Path | BinaryIO) -> tuple[np.ndarray, str]:
+    """An image file (a path or an open binary file) -> its pixels and mode. Errors do not repeat the
+    file's name: the caller says which file it was."""
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.load()
             return to_pixels(image)
     except ImageError:
         raise
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: not a readable image ({e})") from None
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ImageError(f"not a readable image ({reason})") from None
 
 
 def checksum(pixels: np.ndarray) -> bytes:

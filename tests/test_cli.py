@@ -129,3 +129,24 @@ def test_test_command_checks_without_writing(env, photo, tmp_path):
     r = run("test", good, bad)
     assert r.exit_code == 1 and r.stderr.count("pixzip: error:") == 1 and "bad.pxz" in r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_stdin_stdout_and_summary(env, photo, tmp_path):
+    r = CliRunner().invoke(main, ["compress", "-", "--model", str(env.path)], input=photo.read_bytes())
+    assert r.exit_code == 0, r.stderr
+    data = r.stdout_bytes
+    assert data[:4] == b"\x89PXZ" and "bpsp" in r.stderr  # the report goes to stderr, the file to stdout
+    r = CliRunner().invoke(main, ["decompress", "-"], input=data)
+    assert r.exit_code == 0, r.stderr
+    back = np.asarray(Image.open(__import__("io").BytesIO(r.stdout_bytes)))
+    np.testing.assert_array_equal(back, np.asarray(Image.open(photo)))
+    other = tmp_path / "other.png"
+    other.write_bytes(photo.read_bytes())
+    r = run("compress", photo, other, "--model", env.path)
+    assert r.exit_code == 0 and "total: 2 of 2 files" in r.output and "bpp" in r.output.splitlines()[-1]
+
+
+def test_bench_reports_an_unreadable_image_in_one_line(tmp_path):
+    (tmp_path / "x.png").write_bytes(b"junk")
+    r = run("bench", tmp_path, "--codecs", "png")
+    assert r.exit_code == 1 and "x.png: not a readable image" in r.stderr and "Traceback" not in r.output
