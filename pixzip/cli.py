@@ -14,9 +14,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-from . import codec, container, registry
+from . import codec, container, modes, registry
 from .container import FormatError
-from .image import ImageError, load_pixels
+from .image import ImageError, load_image
 
 SUFFIX = ".pxz"
 EXPECTED_ERRORS = (ImageError, FormatError, registry.ModelError, codec.DecodeError, OSError, ValueError)
@@ -145,23 +145,26 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap):
     def one(path: Path):
         if str(path) == "-":  # standard input -> standard output, unless -o
             raw = sys.stdin.buffer.read()
-            pixels, mode = load_pixels(io.BytesIO(raw))
+            image, kind = load_image(io.BytesIO(raw))
             target, input_bytes = output or Path("-"), len(raw)
         else:
-            pixels, mode = load_pixels(path)
+            image, kind = load_image(path)
             target, input_bytes = output_path(path, output, len(paths) > 1, compressed_name), path.stat().st_size
+        if kind in modes.LOSSY_FORMATS:
+            click.echo(f"pixzip: warning: {path} is {kind}, a lossy format: its decoded pixels are kept "
+                       f"losslessly, not the {kind} file's bytes", err=True)
         if str(target) != "-" and target.exists() and not force:
             raise Failure(f"{target} already exists (use --force to overwrite)")
-        costs = np.zeros(pixels.shape[:2]) if heatmap else None
+        planes = modes.split(image)
+        costs = np.zeros(planes.planes[0].shape[:2]) if heatmap else None
         with progress_bar(path.name) as update:
-            data, rep = codec.compress_pixels(pixels, mode, m, tile=tile, device=device, progress=update,
-                                              costs=costs)
+            data, rep = codec.compress_planes(planes, m, tile=tile, device=device, progress=update, costs=costs)
         write_output(target, data, force)
         if heatmap:
             from .heatmap import render
 
             buf = io.BytesIO()
-            render(pixels, costs).save(buf, format="PNG")
+            render(planes.planes[0], costs).save(buf, format="PNG")
             write_atomic(heatmap, buf.getvalue(), force)
         stats = {
             "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
@@ -208,9 +211,7 @@ def decompress(paths, output, force, device):
         with progress_bar(path.name) as update:
             data = sys.stdin.buffer.read() if stdin else path.read_bytes()
             image = codec.decompress(data, device=device, progress=update)
-        buf = io.BytesIO()
-        image.save(buf, format="PNG")
-        write_output(target, buf.getvalue(), force)
+        write_output(target, modes.png_bytes(image), force)
         click.echo(f"{path} -> {target}: {image.width}x{image.height} {image.mode}, "
                    f"{time.perf_counter() - start:.1f} s", err=str(target) == "-")
 
@@ -225,8 +226,9 @@ def test_files(paths, device):
     Exit code 0 only if every file is intact."""
     def one(path: Path):
         with progress_bar(path.name) as update:
-            pixels, mode = codec.decompress_pixels(path.read_bytes(), device=device, progress=update)
-        click.echo(f"{path}: OK ({pixels.shape[1]}x{pixels.shape[0]} {mode}, pixels match the checksum)")
+            image = codec.decompress_planes(path.read_bytes(), device=device, progress=update)
+        height, width = image.planes[0].shape[:2]
+        click.echo(f"{path}: OK ({width}x{height} {image.mode}, pixels match the checksum)")
 
     run_each(paths, one)
 
@@ -236,16 +238,17 @@ def test_files(paths, device):
 def info(path):
     """Show the header of a .pxz file."""
     try:
-        header, payload = container.unpack(path.read_bytes())
+        header, payloads = container.unpack(path.read_bytes())
     except FormatError as e:
         raise Failure(f"{path}: {e}") from None
-    channels = 1 if header.mode == "L" else 3
+    channels = sum(1 if p == "L" else 3 for p in header.planes)
     bits = 8 * path.stat().st_size
     rows = [
-        ("format version", container.VERSION), ("image", f"{header.width}x{header.height} {header.mode}"),
+        ("format version", header.version), ("image", f"{header.width}x{header.height} {header.mode}"),
         ("model", header.model), ("weights sha256", header.weights_sha256.hex()),
         ("pixels sha256", header.pixels_sha256.hex()), ("tile", f"{header.tile} px, {header.chunk} per chunk"),
-        ("payload", f"{header.payload_length} bytes"),
+        ("planes", ", ".join(f"{p} ({n} bytes)" for p, n in zip(header.planes, header.payload_lengths))),
+        ("metadata", ", ".join(f"{k} ({len(v)} bytes)" for k, v in header.metadata.items()) or "none"),
         ("rate", f"{bits / (header.width * header.height):.3f} bpp, "
                  f"{bits / (header.width * header.height * channels):.3f} bpsp"),
     ]

@@ -7,17 +7,17 @@ layer functions (pixzip.intnet), which are exact, so they produce the same frequ
 Grayscale images coded with an RGB model are fed to it as R = G = B; only R is coded, G and B follow.
 """
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import coder, container, registry, softmax
+from . import coder, container, modes, registry, softmax
 from .container import FormatError, Header
 from .intnet import BoundNetwork
-from .image import MODES, checksum, from_pixels, to_pixels
+from .image import MODES, checksum
 from .schedule import Layout, Tile, tiles, wavefront
 
 DEFAULT_TILE = 128  # pixels per tile side: larger costs fewer bits at tile borders, smaller decodes faster
@@ -195,24 +195,42 @@ def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model |
                     tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
                     progress: Progress | None = None, costs: np.ndarray | None = None) -> tuple[bytes, Report]:
     """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). costs: see encode_pixels."""
+    return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs)
+
+
+def compress_planes(image: modes.Planes, model: str | registry.Model | None = None, tile: int = DEFAULT_TILE,
+                    chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
+                    costs: np.ndarray | None = None) -> tuple[bytes, Report]:
+    """An image as planes (pixzip.modes) -> (.pxz bytes, report). Each plane is coded in turn with the
+    same model; costs (see encode_pixels) receives the first plane's."""
     start = time.perf_counter()
     m = model if isinstance(model, registry.Model) else registry.resolve(model)
     if not (0 < tile < 2**16 and 0 < chunk < 2**16):
         raise ValueError("tile and chunk must be between 1 and 65535")
-    payload, ideal = encode_pixels(pixels, mode, m, tile, chunk, device, progress, costs=costs)
-    header = Header(mode, pixels.shape[1], pixels.shape[0], tile, chunk, m.name, m.sha256, checksum(pixels))
-    data = container.pack(header, payload)
-    report = Report(pixels.shape[1], pixels.shape[0], pixels.shape[2], mode, m.name, len(data), ideal,
-                    time.perf_counter() - start)
+    height, width = image.planes[0].shape[:2]
+    total = height * width * len(image.planes)
+    payloads, ideal = [], 0.0
+    for k, (plane, plane_mode) in enumerate(zip(image.planes, image.plane_modes)):
+        step = (lambda done, _, k=k: progress(k * height * width + done, total)) if progress else None
+        payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device, step, costs=costs if k == 0 else None)
+        payloads.append(payload)
+        ideal += bits
+    header = Header(image.mode, width, height, tile, chunk, m.name, m.sha256, checksum(*image.planes),
+                    tuple(image.plane_modes), metadata=image.metadata)
+    data = container.pack(header, payloads)
+    channels = sum(p.shape[2] for p in image.planes)
+    report = Report(width, height, channels, image.mode, m.name, len(data), ideal, time.perf_counter() - start)
     return data, report
 
 
-def decompress_pixels(data: bytes, device: str = "cpu", models: str | registry.Model | None = None,
-                      progress: Progress | None = None) -> tuple[np.ndarray, str]:
-    """Decode a whole .pxz file; raises FormatError, ModelError or DecodeError rather than return
-    pixels that differ from the original."""
-    header, payload = container.unpack(data)
-    if header.width * header.height > MAX_PIXELS:
+def decompress_planes(data: bytes, device: str = "cpu", models: str | registry.Model | None = None,
+                      progress: Progress | None = None) -> modes.Planes:
+    """Decode a whole .pxz file to its planes and metadata; raises FormatError, ModelError or DecodeError
+    rather than return pixels that differ from the original."""
+    header, payloads = container.unpack(data)
+    if tuple(modes.PLANES_OF[header.mode]) != header.planes:
+        raise FormatError(f"corrupted header (planes {', '.join(header.planes)} do not fit mode {header.mode})")
+    if header.width * header.height * len(header.planes) > MAX_PIXELS:
         raise FormatError(f"image of {header.width}x{header.height} pixels is larger than pixzip decodes "
                           f"({MAX_PIXELS // 10**6} megapixels)")
     if isinstance(models, registry.Model):
@@ -222,24 +240,36 @@ def decompress_pixels(data: bytes, device: str = "cpu", models: str | registry.M
         model = models
     else:
         model = registry.find(header.model, header.weights_sha256)
+    total = header.width * header.height * len(header.planes)
+    planes = []
     try:
-        pixels = decode_pixels(header, payload, model, device, progress)
+        for k, (plane_mode, payload) in enumerate(zip(header.planes, payloads)):
+            step = (lambda done, _, k=k: progress(k * header.width * header.height + done, total)) if progress else None
+            planes.append(decode_pixels(replace(header, mode=plane_mode), payload, model, device, step))
     except (ValueError, RuntimeError) as e:  # the coder rejects some corrupted payloads outright
         raise DecodeError(f"corrupted payload ({e})") from None
-    if checksum(pixels) != header.pixels_sha256:
+    if checksum(*planes) != header.pixels_sha256:
         raise DecodeError("corrupted payload: the decoded pixels do not match the file's checksum")
-    return pixels, header.mode
+    return modes.Planes(header.mode, planes, header.metadata)
+
+
+def decompress_pixels(data: bytes, device: str = "cpu", models: str | registry.Model | None = None,
+                      progress: Progress | None = None) -> tuple[np.ndarray, str]:
+    """Decode a .pxz file of an L or RGB image -> ((H, W, C) pixels, mode); see decompress_planes."""
+    image = decompress_planes(data, device, models, progress)
+    if image.mode not in ("L", "RGB"):
+        raise ValueError(f"a {image.mode} image has several planes: use decompress_planes or decompress")
+    return image.planes[0], image.mode
 
 
 def compress(image: Image.Image | np.ndarray, model: str | None = None, **options) -> bytes:
-    """A PIL image (mode L or RGB) or an (H, W[, C]) uint8 array -> .pxz bytes."""
+    """A PIL image of any supported mode (pixzip.modes) or an (H, W[, C]) uint8 array -> .pxz bytes."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
-    pixels, mode = to_pixels(image)
-    return compress_pixels(pixels, mode, model, **options)[0]
+    return compress_planes(modes.split(image), model, **options)[0]
 
 
 def decompress(data: bytes, **options) -> Image.Image:
-    """.pxz bytes -> the original image, pixel for pixel."""
-    pixels, mode = decompress_pixels(data, **options)
-    return from_pixels(pixels, mode)
+    """.pxz bytes -> the original image, pixel for pixel, in its mode, with its metadata in .info
+    (pixzip.modes.png_bytes writes it back out)."""
+    return modes.join(decompress_planes(data, **options))

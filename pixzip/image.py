@@ -30,20 +30,49 @@ def from_pixels(pixels: np.ndarray, mode: str) -> Image.Image:
     return Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode=mode)
 
 
-def load_pixels(source: Path | BinaryIO) -> tuple[np.ndarray, str]:
-    """An image file (a path or an open binary file) -> its pixels and mode. Errors do not repeat the
-    file's name: the caller says which file it was."""
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def load_image(source: Path | BinaryIO) -> tuple[Image.Image, str]:
+    """An image file (a path or an open binary file) -> (the loaded PIL image, its file format). Errors
+    do not repeat the file's name: the caller says which file it was."""
     try:
+        head = _peek(source, 26)
+        if head[:8] == PNG_SIGNATURE and len(head) == 26 and head[24] == 16 and head[25] in (2, 4, 6):
+            raise ImageError("16-bit PNG with colour or alpha: Pillow reads it as 8 bits per channel, so "
+                             "pixzip cannot keep it losslessly yet (16-bit grayscale works)")
         with Image.open(source) as image:
             image.load()
-            return to_pixels(image)
+            return image, image.format or ""
     except ImageError:
         raise
-    except (OSError, SyntaxError, ValueError) as e:
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"refused as a decompression bomb ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ImageError(f"not a readable image ({reason})") from None
 
 
-def checksum(pixels: np.ndarray) -> bytes:
-    """SHA-256 of the raw pixel bytes in raster order (rows, then columns, then channels)."""
-    return hashlib.sha256(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()).digest()
+def _peek(source: Path | BinaryIO, n: int) -> bytes:
+    """The first n bytes of a file, leaving an open file where it was."""
+    if hasattr(source, "read"):
+        pos = source.tell()
+        head = source.read(n)
+        source.seek(pos)
+        return head
+    with open(source, "rb") as f:
+        return f.read(n)
+
+
+def load_pixels(source: Path | BinaryIO) -> tuple[np.ndarray, str]:
+    """An L or RGB image file -> its (H, W, C) pixels and mode (training, benchmarks)."""
+    image, _ = load_image(source)
+    return to_pixels(image)
+
+
+def checksum(*planes: np.ndarray) -> bytes:
+    """SHA-256 of the raw bytes of the planes in order, each in raster order (rows, columns, channels)."""
+    h = hashlib.sha256()
+    for pixels in planes:
+        h.update(np.ascontiguousarray(pixels, dtype=np.uint8).tobytes())
+    return h.digest()

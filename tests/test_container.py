@@ -22,9 +22,31 @@ def expect_refusal(data, model, match):
 
 
 def test_header_roundtrip(packed):
-    header, payload = container.unpack(packed[1])
+    header, payloads = container.unpack(packed[1])
     assert (header.width, header.height, header.mode, header.tile) == (19, 24, "RGB", 16)
-    assert container.pack(header, payload) == packed[1]
+    assert header.planes == ("RGB",) and header.version == container.VERSION
+    assert container.pack(header, payloads) == packed[1]
+
+
+def version1(data: bytes) -> bytes:
+    """The same image as a version 1 file (one L or RGB plane, no metadata): what pixzip 0.1 wrote."""
+    import struct
+    import zlib
+
+    header, [payload] = container.unpack(data)
+    name = header.model.encode()
+    head = (struct.pack("<4sBBIIHHB", container.MAGIC, 1, container.MODE_CODES[header.mode], header.width,
+                        header.height, header.tile, header.chunk, len(name)) + name
+            + struct.pack("<32s32sQ", header.weights_sha256, header.pixels_sha256, len(payload)))
+    return head + struct.pack("<I", zlib.crc32(head)) + payload
+
+
+def test_version_1_files_still_decode(packed, tiny_rgb):
+    pixels, data = packed
+    old = version1(data)
+    header, _ = container.unpack(old)
+    assert header.version == 1 and header.planes == ("RGB",)
+    np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
 
 
 def test_truncation(packed, tiny_rgb):
@@ -40,8 +62,8 @@ def test_trailing_bytes(packed, tiny_rgb):
 def test_wrong_magic_and_version(packed, tiny_rgb):
     data = bytearray(packed[1])
     expect_refusal(b"GIF89a" + bytes(data[6:]), tiny_rgb, "not a pixzip file")
-    data[4] = 2
-    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 2.*newer pixzip")
+    data[4] = 3
+    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 3.*newer pixzip")
 
 
 def test_bit_flips_are_caught(packed, tiny_rgb):

@@ -73,11 +73,12 @@ FIELDS = {  # offset, struct format, strategy of plausible values (small geometr
 @given(st.data())
 def test_header_mutations_with_valid_crc(original, tiny_rgb, data):
     pixels, blob = original
-    header, payload = container.unpack(blob)
+    header, payloads = container.unpack(blob)
+    payload = b"".join(payloads)
     head_len = len(blob) - len(payload) - 4  # the CRC covers header bytes [0, head_len)
     b = bytearray(blob[:head_len])
     for name in data.draw(st.lists(st.sampled_from(sorted(FIELDS) + ["byte"]), min_size=1, max_size=3)):
-        if name == "byte":  # anywhere in the header: model name, hashes, payload length
+        if name == "byte":  # anywhere in the header: model name, hashes, planes, metadata
             at = data.draw(st.integers(18, head_len - 1))
             b[at] = data.draw(st.integers(0, 255))
         else:
