@@ -96,20 +96,22 @@ def progress_bar(label: str):
         bar.close()
 
 
-def run_each(paths, action, exit_on_failure: bool = True) -> list:
-    """Apply action to every path; report each failure in one line. Returns the results of the files
-    that succeeded; exits 1 after the last file if any failed (unless the caller exits itself)."""
+def run_each(items, action, exit_on_failure: bool = True, names: list | None = None) -> list:
+    """Apply action to every item (a path, by default); report each failure in one line, naming names[i]
+    (default: the item). Returns the results of those that succeeded; exits 1 after the last if any failed
+    (unless the caller exits itself)."""
     done = []
-    for path in paths:
+    for i, item in enumerate(items):
+        name = names[i] if names else item
         try:
-            done.append(action(Path(path)))
+            done.append(action(item))
         except Failure as e:
             e.show()
         except EXPECTED_ERRORS as e:
-            click.echo(f"pixzip: error: {path}: {e}", err=True)
+            click.echo(f"pixzip: error: {name}: {e}", err=True)
         except Exception as e:  # a bug: still one line, and the other files go on
-            click.echo(f"pixzip: error: {path}: unexpected {type(e).__name__}: {e} (please report this)", err=True)
-    if exit_on_failure and len(done) < len(paths):
+            click.echo(f"pixzip: error: {name}: unexpected {type(e).__name__}: {e} (please report this)", err=True)
+    if exit_on_failure and len(done) < len(items):
         sys.exit(1)
     return done
 
@@ -120,8 +122,156 @@ def main():
     """Learned lossless image compression (PixelCNN + arithmetic coding)."""
 
 
+IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".webp", ".gif", ".jpg", ".jpeg"}
+
+
+def expand(paths, recursive: bool, suffixes: set[str]) -> list[Path]:
+    """Command-line paths -> files: folders (with -r) become the files below them with these suffixes.
+    A folder without -r stays in the list and fails there, with the other files still done."""
+    out = []
+    for p in map(Path, paths):
+        if str(p) != "-" and p.is_dir() and recursive:
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+        else:
+            out.append(p)
+    return out
+
+
+def check_input(path: Path) -> None:
+    if path.is_dir():
+        raise Failure(f"{path} is a folder (use -r to go through folders)")
+
+
+def remove_input(path: Path, remove: bool) -> None:
+    if remove and str(path) != "-":
+        path.unlink()
+
+
+def compress_file(path: Path, target: Path, opts: dict, progress=None) -> tuple[dict, list[str]]:
+    """Compress one image file (or "-", standard input) to target (or "-"); returns its stats and any
+    warnings. Raises on failure, having written nothing."""
+    warnings = []
+    if str(path) == "-":
+        raw = sys.stdin.buffer.read()
+        image, kind = load_image(io.BytesIO(raw))
+        input_bytes = len(raw)
+    else:
+        check_input(path)
+        image, kind = load_image(path)
+        input_bytes = path.stat().st_size
+    if kind in modes.LOSSY_FORMATS:
+        warnings.append(f"pixzip: warning: {path} is {kind}, a lossy format: its decoded pixels are kept "
+                        f"losslessly, not the {kind} file's bytes")
+    if str(target) != "-" and target.exists() and not opts["force"]:
+        raise Failure(f"{target} already exists (use --force to overwrite)")
+    planes = modes.split(image)
+    costs = np.zeros(planes.planes[0].shape[:2]) if opts["heatmap"] else None
+    data, rep = codec.compress_planes(planes, _model(opts["model"]), tile=opts["tile"], device=opts["device"],
+                                      progress=progress, costs=costs)
+    write_output(target, data, opts["force"])
+    if opts["heatmap"]:
+        from .heatmap import render
+
+        buf = io.BytesIO()
+        render(planes.planes[0], costs).save(buf, format="PNG")
+        write_atomic(opts["heatmap"], buf.getvalue(), opts["force"])
+    remove_input(path, opts["rm"])
+    return {
+        "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
+        "height": rep.height, "mode": rep.mode, "input_bytes": input_bytes, "output_bytes": rep.bytes,
+        "bpp": round(rep.bpp, 4), "bpsp": round(rep.bpsp, 4), "ideal_bpsp": round(rep.ideal_bpsp, 4),
+        "seconds": round(rep.seconds, 3),
+    }, warnings
+
+
+def decompress_file(path: Path, target: Path, opts: dict, progress=None) -> tuple[dict, list[str]]:
+    """Decompress one .pxz file (or "-") to a PNG at target (or "-"); raises on failure, having written
+    nothing."""
+    import time
+
+    if str(path) != "-":
+        check_input(path)
+    if str(target) != "-" and target.exists() and not opts["force"]:
+        raise Failure(f"{target} already exists (use --force to overwrite)")
+    start = time.perf_counter()
+    data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    image = codec.decompress(data, device=opts["device"], progress=progress)
+    write_output(target, modes.png_bytes(image), opts["force"])
+    remove_input(path, opts["rm"])
+    return {"input": str(path), "output": str(target), "width": image.width, "height": image.height,
+            "mode": image.mode, "seconds": round(time.perf_counter() - start, 3)}, []
+
+
+_MODELS: dict = {}
+
+
+def _model(name):
+    """The resolved model, once per process."""
+    if name not in _MODELS:
+        _MODELS[name] = registry.resolve(name)
+    return _MODELS[name]
+
+
+def _job(work, path: Path, target: Path, opts: dict):
+    """One file in a worker process: (stats, warnings) or (None, the one-line error)."""
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        return work(path, target, opts)
+    except Failure as e:
+        return None, [f"pixzip: error: {e.message}"]
+    except EXPECTED_ERRORS as e:
+        return None, [f"pixzip: error: {path}: {e}"]
+    except Exception as e:  # a bug: still one line
+        return None, [f"pixzip: error: {path}: unexpected {type(e).__name__}: {e} (please report this)"]
+
+
+def run_files(work, jobs: list[tuple[Path, Path]], opts: dict, workers: int, report) -> list[dict]:
+    """Run work(path, target, opts) for every job, in this process with a progress bar, or in `workers`
+    processes; report(stats, warnings) each success in input order, errors as one line each. Returns the
+    stats of the files that succeeded."""
+    done = []
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch's threads
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
+            futures = [pool.submit(_job, work, path, target, opts) for path, target in jobs]
+            for future in futures:
+                stats, messages = future.result()
+                if stats is None:
+                    click.echo(messages[0], err=True)
+                else:
+                    report(stats, messages)
+                    done.append(stats)
+        return done
+
+    def one(job: tuple[Path, Path]):
+        path, target = job
+        with progress_bar(path.name) as update:
+            stats, messages = work(path, target, opts, update)
+        report(stats, messages)
+        return stats
+
+    return run_each(jobs, one, exit_on_failure=False, names=[p for p, _ in jobs])
+
+
+def batch_options(f):
+    for option in reversed([
+        click.option("-r", "--recursive", is_flag=True, help="Go through folders."),
+        click.option("-j", "--jobs", default=1, show_default=True, type=click.IntRange(1),
+                     help="Files coded at once, each in its own process (use the cores on many files)."),
+        click.option("--keep/--rm", "keep", default=True, help="Keep (default) or remove each input once its "
+                     "output is written."),
+    ]):
+        f = option(f)
+    return f
+
+
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, or folder for several inputs.")
 @click.option("-m", "--model", default=None, help="Model name or model file (default: the shipped default).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
@@ -130,101 +280,82 @@ def main():
 @click.option("--tile", default=codec.DEFAULT_TILE, show_default=True, help="Tile side in pixels.")
 @click.option("--heatmap", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of what each pixel costs in bits, beside the image (one input only).")
-def compress(paths, output, model, force, as_json, device, tile, heatmap):
-    """Compress images to PATH.pxz ("-": standard input to standard output)."""
-    if heatmap and len(paths) > 1:
+@batch_options
+def compress(paths, output, model, force, as_json, device, tile, heatmap, recursive, jobs, keep):
+    """Compress images to PATH.pxz ("-": standard input to standard output). Exit code 0 only if every
+    file succeeded."""
+    files = expand(paths, recursive, IMAGE_SUFFIXES)
+    if heatmap and len(files) > 1:
         raise Failure("--heatmap takes one input image")
+    if sum(str(p) == "-" for p in files) > 1:
+        raise Failure("standard input (-) can be read once")
     try:
-        m = registry.resolve(model)
+        _model(model)
     except registry.ModelError as e:
         raise Failure(str(e)) from None
+    several = len(files) > 1
+    targets = [(output or Path("-")) if str(p) == "-" else output_path(p, output, several, compressed_name)
+               for p in files]
+    opts = {"model": model, "force": force, "device": device, "tile": tile, "heatmap": heatmap, "rm": not keep}
 
-    if sum(str(p) == "-" for p in paths) > 1:
-        raise Failure("standard input (-) can be read once")
-
-    def one(path: Path):
-        if str(path) == "-":  # standard input -> standard output, unless -o
-            raw = sys.stdin.buffer.read()
-            image, kind = load_image(io.BytesIO(raw))
-            target, input_bytes = output or Path("-"), len(raw)
-        else:
-            image, kind = load_image(path)
-            target, input_bytes = output_path(path, output, len(paths) > 1, compressed_name), path.stat().st_size
-        if kind in modes.LOSSY_FORMATS:
-            click.echo(f"pixzip: warning: {path} is {kind}, a lossy format: its decoded pixels are kept "
-                       f"losslessly, not the {kind} file's bytes", err=True)
-        if str(target) != "-" and target.exists() and not force:
-            raise Failure(f"{target} already exists (use --force to overwrite)")
-        planes = modes.split(image)
-        costs = np.zeros(planes.planes[0].shape[:2]) if heatmap else None
-        with progress_bar(path.name) as update:
-            data, rep = codec.compress_planes(planes, m, tile=tile, device=device, progress=update, costs=costs)
-        write_output(target, data, force)
-        if heatmap:
-            from .heatmap import render
-
-            buf = io.BytesIO()
-            render(planes.planes[0], costs).save(buf, format="PNG")
-            write_atomic(heatmap, buf.getvalue(), force)
-        stats = {
-            "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
-            "height": rep.height, "mode": rep.mode, "input_bytes": input_bytes, "output_bytes": rep.bytes,
-            "bpp": round(rep.bpp, 4), "bpsp": round(rep.bpsp, 4), "ideal_bpsp": round(rep.ideal_bpsp, 4),
-            "seconds": round(rep.seconds, 3),
-        }
-        to_stderr = str(target) == "-"  # standard output carries the file
+    def report(stats: dict, warnings: list[str]):
+        for w in warnings:
+            click.echo(w, err=True)
+        to_stderr = stats["output"] == "-"  # standard output carries the file
         if as_json:
             click.echo(json.dumps(stats), err=to_stderr)
         else:
-            click.echo(f"{path} -> {target}: {input_bytes} -> {rep.bytes} bytes, {rep.bpp:.3f} bpp, "
-                       f"{rep.bpsp:.3f} bpsp (model ideal {rep.ideal_bpsp:.3f}), {rep.seconds:.1f} s", err=to_stderr)
-        return stats
+            click.echo(f"{stats['input']} -> {stats['output']}: {stats['input_bytes']} -> {stats['output_bytes']} "
+                       f"bytes, {stats['bpp']:.3f} bpp, {stats['bpsp']:.3f} bpsp (model ideal "
+                       f"{stats['ideal_bpsp']:.3f}), {stats['seconds']:.1f} s", err=to_stderr)
 
-    done = run_each(paths, one, exit_on_failure=False)
-    if len(paths) > 1 and done and not as_json:  # the summary: total bits over total pixels
+    done = run_files(compress_file, list(zip(files, targets)), opts, jobs, report)
+    if several and done and not as_json:  # the summary: total bits over total pixels
         pixels = sum(d["width"] * d["height"] for d in done)
         out_bytes = sum(d["output_bytes"] for d in done)
-        click.echo(f"total: {len(done)} of {len(paths)} files, {sum(d['input_bytes'] for d in done)} -> "
+        click.echo(f"total: {len(done)} of {len(files)} files, {sum(d['input_bytes'] for d in done)} -> "
                    f"{out_bytes} bytes, {8 * out_bytes / pixels:.3f} bpp", err=any(d["output"] == "-" for d in done))
-    if len(done) < len(paths):
+    if len(done) < len(files):
         sys.exit(1)
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Output file, or folder for several inputs.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
-def decompress(paths, output, force, device):
-    """Decompress .pxz files to PNG, pixel for pixel ("-": standard input to standard output)."""
-    import time
-
-    if sum(str(p) == "-" for p in paths) > 1:
+@batch_options
+def decompress(paths, output, force, device, recursive, jobs, keep):
+    """Decompress .pxz files to PNG, pixel for pixel ("-": standard input to standard output). Exit code
+    0 only if every file succeeded."""
+    files = expand(paths, recursive, {SUFFIX})
+    if sum(str(p) == "-" for p in files) > 1:
         raise Failure("standard input (-) can be read once")
+    several = len(files) > 1
+    targets = [(output or Path("-")) if str(p) == "-" else output_path(p, output, several, decompressed_name)
+               for p in files]
 
-    def one(path: Path):
-        stdin = str(path) == "-"  # standard input -> standard output, unless -o
-        target = (output or Path("-")) if stdin else output_path(path, output, len(paths) > 1, decompressed_name)
-        if str(target) != "-" and target.exists() and not force:
-            raise Failure(f"{target} already exists (use --force to overwrite)")
-        start = time.perf_counter()
-        with progress_bar(path.name) as update:
-            data = sys.stdin.buffer.read() if stdin else path.read_bytes()
-            image = codec.decompress(data, device=device, progress=update)
-        write_output(target, modes.png_bytes(image), force)
-        click.echo(f"{path} -> {target}: {image.width}x{image.height} {image.mode}, "
-                   f"{time.perf_counter() - start:.1f} s", err=str(target) == "-")
+    def report(stats: dict, warnings: list[str]):
+        click.echo(f"{stats['input']} -> {stats['output']}: {stats['width']}x{stats['height']} {stats['mode']}, "
+                   f"{stats['seconds']:.1f} s", err=stats["output"] == "-")
 
-    run_each(paths, one)
+    done = run_files(decompress_file, list(zip(files, targets)), {"force": force, "device": device, "rm": not keep},
+                     jobs, report)
+    if len(done) < len(files):
+        sys.exit(1)
 
 
 @main.command("test")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--device", default="cpu", show_default=True, help="torch device for the network (cpu, cuda).")
-def test_files(paths, device):
+@click.option("-r", "--recursive", is_flag=True, help="Go through folders.")
+def test_files(paths, device, recursive):
     """Check .pxz files fully (decode, compare with the stored checksum), writing nothing, like gzip -t.
     Exit code 0 only if every file is intact."""
+    paths = expand(paths, recursive, {SUFFIX})
+
     def one(path: Path):
+        check_input(path)
         with progress_bar(path.name) as update:
             image = codec.decompress_planes(path.read_bytes(), device=device, progress=update)
         height, width = image.planes[0].shape[:2]

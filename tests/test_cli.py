@@ -150,3 +150,30 @@ def test_bench_reports_an_unreadable_image_in_one_line(tmp_path):
     (tmp_path / "x.png").write_bytes(b"junk")
     r = run("bench", tmp_path, "--codecs", "png")
     assert r.exit_code == 1 and "x.png: not a readable image" in r.stderr and "Traceback" not in r.output
+
+
+def test_folders_jobs_and_rm(env, photo, tmp_path):
+    tree = tmp_path / "tree"
+    (tree / "sub").mkdir(parents=True)
+    originals = {}
+    for k, folder in enumerate([tree, tree / "sub", tree / "sub"]):
+        path = folder / f"p{k}.png"
+        path.write_bytes(photo.read_bytes())
+        originals[path] = np.asarray(Image.open(photo))
+    r = run("compress", tree, "--model", env.path)
+    assert r.exit_code == 1 and "is a folder (use -r" in r.stderr
+    r = run("compress", "-r", tree, "--model", env.path, "--jobs", 2)  # two worker processes
+    assert r.exit_code == 0, r.output
+    assert "total: 3 of 3 files" in r.output and all(p.with_name(p.name + ".pxz").exists() for p in originals)
+    assert all(p.exists() for p in originals)  # inputs kept by default
+    r = run("test", "-r", tree)
+    assert r.exit_code == 0 and r.output.count("OK") == 3
+    for p in originals:
+        p.unlink()
+    r = run("decompress", "-r", tree, "--rm")
+    assert r.exit_code == 0, r.output
+    for p, pixels in originals.items():  # p0.png.pxz -> p0.png, the .pxz removed
+        np.testing.assert_array_equal(np.asarray(Image.open(p)), pixels)
+        assert not p.with_name(p.name + ".pxz").exists()
+    r = run("compress", "-r", tree, "--model", env.path, "--rm", "--jobs", 2)
+    assert r.exit_code == 0 and not any(p.exists() for p in originals)
