@@ -68,10 +68,11 @@ def _coded_channels(model: registry.Model, mode: str) -> list[int]:
     return [0] if mode == "L" else [0, 1, 2]
 
 
-def _network_pixels(pixels: np.ndarray, channels: int) -> torch.Tensor:
-    """(H, W, C_image) -> (H, W, C_model) int32: grayscale repeated for an RGB model."""
-    x = torch.from_numpy(pixels.astype(np.int32))
-    return x.expand(-1, -1, channels) if x.shape[2] != channels else x
+def _network_values(pixels: np.ndarray, where: np.ndarray, channels: int) -> torch.Tensor:
+    """The pixels at where (N, 2) of an (H, W, C_image) image -> (N, C_model) int32: grayscale repeated for
+    an RGB model. One chunk at a time, so the encoder's memory does not grow with the image."""
+    x = torch.from_numpy(pixels[where[:, 0], where[:, 1]].astype(np.int32))
+    return x.expand(-1, channels) if x.shape[1] != channels else x
 
 
 def _chunks(height: int, width: int, tile: int, chunk: int) -> list[list[Tile]]:
@@ -97,14 +98,13 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     net, dev = model.network, torch.device(device)
     height, width = pixels.shape[:2]
     coded = _coded_channels(model, mode)
-    x = _network_pixels(pixels, net.config.channels)
     enc, ideal, done = coder.Encoder(), 0.0, 0
     for ch in _chunks(height, width, tile, chunk):
         layout = Layout(tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=False)
         schedule = wavefront(layout, ch, net.slope)
         pos, rc = torch.from_numpy(schedule.flat).to(dev), schedule.pixels
-        values = x[rc[:, 0], rc[:, 1]].to(dev)  # (N, C)
+        values = _network_values(pixels, rc, net.config.channels).to(dev)  # (N, C)
         bn.x[pos] = values
         medians = bn.medians(pos)
         preds = [bn.prediction(g, pos, medians) for g in range(net.config.channels)]
