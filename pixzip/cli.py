@@ -27,12 +27,19 @@ class Failure(click.ClickException):
         click.echo(f"pixzip: error: {self.message}", err=True)
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: Path, data: bytes, force: bool) -> None:
     """Write all of data to path or nothing; never replace an existing file unless force."""
     if path.exists() and not force:
         raise Failure(f"{path} already exists (use --force to overwrite)")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -232,7 +239,7 @@ def run_files(work, jobs: list[tuple[Path, Path]], opts: dict, workers: int, rep
     processes; report(stats, warnings) each success in input order, errors as one line each. Returns the
     stats of the files that succeeded."""
     done = []
-    if workers > 1 and len(jobs) > 1:
+    if workers > 1 and len(jobs) > 1 and not any(str(p) == "-" for p, _ in jobs):  # stdin stays here
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 

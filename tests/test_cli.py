@@ -177,3 +177,14 @@ def test_folders_jobs_and_rm(env, photo, tmp_path):
         assert not p.with_name(p.name + ".pxz").exists()
     r = run("compress", "-r", tree, "--model", env.path, "--rm", "--jobs", 2)
     assert r.exit_code == 0 and not any(p.exists() for p in originals)
+
+
+def test_outputs_get_the_usual_permissions(env, photo, tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        assert run("compress", photo, "--model", env.path).exit_code == 0
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "photo.png.pxz").stat().st_mode & 0o777 == 0o644
