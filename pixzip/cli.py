@@ -16,7 +16,7 @@ import numpy as np
 
 from . import codec, container, modes, registry
 from .container import FormatError
-from .image import ImageError, load_image
+from .image import IMAGE_SUFFIXES, ImageError, load_image
 
 SUFFIX = ".pxz"
 EXPECTED_ERRORS = (ImageError, FormatError, registry.ModelError, codec.DecodeError, OSError, ValueError)
@@ -127,9 +127,6 @@ def run_each(items, action, exit_on_failure: bool = True, names: list | None = N
 @click.version_option(package_name="pixzip")
 def main():
     """Learned lossless image compression (PixelCNN + arithmetic coding)."""
-
-
-IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".webp", ".gif", ".jpg", ".jpeg"}
 
 
 def expand(paths, recursive: bool, suffixes: set[str]) -> list[Path]:

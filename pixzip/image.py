@@ -6,7 +6,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
-MODES = {"L": 1, "RGB": 3}  # supported modes and their channel counts
+MODES = {"L": 1, "RGB": 3}  # the codec's plane modes and their channel counts
+IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".webp", ".gif", ".jpg", ".jpeg"}
 
 
 class ImageError(ValueError):

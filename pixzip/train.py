@@ -19,7 +19,7 @@ from tqdm import tqdm
 from .config import from_dict
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .predictor import image_residuals
-from .image import load_pixels
+from .image import IMAGE_SUFFIXES, load_image, to_pixels
 
 
 @dataclass(frozen=True)
@@ -41,8 +41,7 @@ class TrainConfig:
 
 
 def find_images(folder: Path) -> list[Path]:
-    exts = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".webp", ".jpg", ".jpeg"}
-    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in exts)
+    return sorted(p for p in Path(folder).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def load_dataset(folder: Path, channels: int, min_size: int) -> list[torch.Tensor]:
@@ -52,11 +51,14 @@ def load_dataset(folder: Path, channels: int, min_size: int) -> list[torch.Tenso
     except OSError as e:
         raise ValueError(f"cannot read the folder {folder}: {e.strerror or e}") from None
     if not paths:
-        raise ValueError(f"no images in {folder} (looked for .png .bmp .tif .ppm .pgm .webp .jpg)")
+        raise ValueError(f"no images in {folder} (looked for {' '.join(sorted(IMAGE_SUFFIXES))})")
     images = []
     for p in paths:
         try:
-            pixels, mode = load_pixels(p)
+            image, _ = load_image(p)
+            if image.mode not in ("L", "RGB"):  # training sees colours; alpha, palettes, 16 bits are dropped
+                image = image.convert("RGB")
+            pixels, mode = to_pixels(image)
         except (OSError, ValueError) as e:
             raise ValueError(f"cannot read training image {p}: {e}") from None
         if (mode == "RGB") != (channels == 3):
