@@ -93,11 +93,14 @@ def test_library_api_keeps_mode_and_metadata(env):
 
 def test_other_formats_and_lossy_input(env, tmp_path):
     rgb = images()["RGB"]
-    for fmt in ("BMP", "TIFF", "PPM"):
+    for fmt, options in (("BMP", {}), ("TIFF", {}), ("PPM", {}), ("WEBP", {"lossless": True})):
         path = tmp_path / f"in.{fmt.lower()}"
-        rgb.save(path, format=fmt)
+        rgb.save(path, format=fmt, **options)
         r = CliRunner().invoke(main, ["compress", str(path), "--model", str(env.path)])
         assert r.exit_code == 0 and "warning" not in r.output, r.output
+        r = CliRunner().invoke(main, ["decompress", str(path) + ".pxz"])
+        assert r.exit_code == 0, r.output
+        np.testing.assert_array_equal(np.asarray(Image.open(str(path) + ".png")), np.asarray(rgb))
     rgb.save(tmp_path / "in.jpg", format="JPEG")
     r = CliRunner().invoke(main, ["compress", str(tmp_path / "in.jpg"), "--model", str(env.path)])
     assert r.exit_code == 0 and "warning" in r.stderr and "lossy" in r.stderr
