@@ -184,7 +184,7 @@ def compress_file(path: Path, target: Path, opts: dict, progress=None) -> tuple[
         "input": str(path), "output": str(target), "model": rep.model, "width": rep.width,
         "height": rep.height, "mode": rep.mode, "input_bytes": input_bytes, "output_bytes": rep.bytes,
         "bpp": round(rep.bpp, 4), "bpsp": round(rep.bpsp, 4), "ideal_bpsp": round(rep.ideal_bpsp, 4),
-        "seconds": round(rep.seconds, 3),
+        "metadata_bytes": sum(len(v) for v in planes.metadata.values()), "seconds": round(rep.seconds, 3),
     }, warnings
 
 
@@ -309,8 +309,9 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap, recurs
         if as_json:
             click.echo(json.dumps(stats), err=to_stderr)
         else:
+            meta = f", {stats['metadata_bytes']} of them metadata" if stats["metadata_bytes"] else ""
             click.echo(f"{stats['input']} -> {stats['output']}: {stats['input_bytes']} -> {stats['output_bytes']} "
-                       f"bytes, {stats['bpp']:.3f} bpp, {stats['bpsp']:.3f} bpsp (model ideal "
+                       f"bytes{meta}, {stats['bpp']:.3f} bpp, {stats['bpsp']:.3f} bpsp (model ideal "
                        f"{stats['ideal_bpsp']:.3f}), {stats['seconds']:.1f} s", err=to_stderr)
 
     done = run_files(compress_file, list(zip(files, targets)), opts, jobs, report)
