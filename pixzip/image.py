@@ -26,11 +26,6 @@ def to_pixels(image: Image.Image) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(pixels), image.mode
 
 
-def from_pixels(pixels: np.ndarray, mode: str) -> Image.Image:
-    """(H, W, C) uint8 array -> PIL image of that mode."""
-    return Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode=mode)
-
-
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
