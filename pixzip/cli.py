@@ -66,10 +66,16 @@ def write_output(target: Path, data: bytes, force: bool) -> None:
         write_atomic(target, data, force)
 
 
-def output_path(source: Path, out: Path | None, several: bool, name) -> Path:
+def output_path(source: Path, out: Path | None, several: bool, name, under: Path | None = None) -> Path:
+    """Where source's output goes: beside it, or into the folder out (keeping its path below `under`, the
+    folder it was found in with -r, so that files of the same name in subfolders stay apart)."""
     if out is None:
         return name(source)
     if out.is_dir():
+        if under is not None:
+            target = out / name(source).relative_to(under)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return target
         return out / name(source).name
     if several:
         raise Failure(f"with several inputs, -o must be an existing folder: {out}")
@@ -129,16 +135,24 @@ def main():
     """Learned lossless image compression (PixelCNN + arithmetic coding)."""
 
 
-def expand(paths, recursive: bool, suffixes: set[str]) -> list[Path]:
-    """Command-line paths -> files: folders (with -r) become the files below them with these suffixes.
-    A folder without -r stays in the list and fails there, with the other files still done."""
+def expand(paths, recursive: bool, suffixes: set[str]) -> list[tuple[Path, Path | None]]:
+    """Command-line paths -> (file, the folder it was found in or None): folders (with -r) become the files
+    below them with these suffixes. A folder without -r stays in the list and fails there, with the other
+    files still done."""
     out = []
     for p in map(Path, paths):
         if str(p) != "-" and p.is_dir() and recursive:
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+            out += [(f, p) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
         else:
-            out.append(p)
+            out.append((p, None))
     return out
+
+
+def targets_of(found: list[tuple[Path, Path | None]], output: Path | None, name) -> list[tuple[Path, Path]]:
+    """(input, output) for every input; "-" goes to -o or standard output."""
+    several = len(found) > 1
+    return [(p, (output or Path("-")) if str(p) == "-" else output_path(p, output, several, name, under))
+            for p, under in found]
 
 
 def check_input(path: Path) -> None:
@@ -288,7 +302,8 @@ def batch_options(f):
 def compress(paths, output, model, force, as_json, device, tile, heatmap, recursive, jobs, keep):
     """Compress images to PATH.pxz ("-": standard input to standard output). Exit code 0 only if every
     file succeeded."""
-    files = expand(paths, recursive, IMAGE_SUFFIXES)
+    found = expand(paths, recursive, IMAGE_SUFFIXES)
+    files = [p for p, _ in found]
     if heatmap and len(files) > 1:
         raise Failure("--heatmap takes one input image")
     if sum(str(p) == "-" for p in files) > 1:
@@ -298,8 +313,7 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap, recurs
     except registry.ModelError as e:
         raise Failure(str(e)) from None
     several = len(files) > 1
-    targets = [(output or Path("-")) if str(p) == "-" else output_path(p, output, several, compressed_name)
-               for p in files]
+    jobs_list = targets_of(found, output, compressed_name)
     opts = {"model": model, "force": force, "device": device, "tile": tile, "heatmap": heatmap, "rm": not keep}
 
     def report(stats: dict, warnings: list[str]):
@@ -314,7 +328,7 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap, recurs
                        f"bytes{meta}, {stats['bpp']:.3f} bpp, {stats['bpsp']:.3f} bpsp (model ideal "
                        f"{stats['ideal_bpsp']:.3f}), {stats['seconds']:.1f} s", err=to_stderr)
 
-    done = run_files(compress_file, list(zip(files, targets)), opts, jobs, report)
+    done = run_files(compress_file, jobs_list, opts, jobs, report)
     if several and done and not as_json:  # the summary: total bits over total pixels
         pixels = sum(d["width"] * d["height"] for d in done)
         out_bytes = sum(d["output_bytes"] for d in done)
@@ -333,19 +347,17 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap, recurs
 def decompress(paths, output, force, device, recursive, jobs, keep):
     """Decompress .pxz files to PNG, pixel for pixel ("-": standard input to standard output). Exit code
     0 only if every file succeeded."""
-    files = expand(paths, recursive, {SUFFIX})
+    found = expand(paths, recursive, {SUFFIX})
+    files = [p for p, _ in found]
     if sum(str(p) == "-" for p in files) > 1:
         raise Failure("standard input (-) can be read once")
-    several = len(files) > 1
-    targets = [(output or Path("-")) if str(p) == "-" else output_path(p, output, several, decompressed_name)
-               for p in files]
 
     def report(stats: dict, warnings: list[str]):
         click.echo(f"{stats['input']} -> {stats['output']}: {stats['width']}x{stats['height']} {stats['mode']}, "
                    f"{stats['seconds']:.1f} s", err=stats["output"] == "-")
 
-    done = run_files(decompress_file, list(zip(files, targets)), {"force": force, "device": device, "rm": not keep},
-                     jobs, report)
+    done = run_files(decompress_file, targets_of(found, output, decompressed_name),
+                     {"force": force, "device": device, "rm": not keep}, jobs, report)
     if len(done) < len(files):
         sys.exit(1)
 
@@ -357,7 +369,7 @@ def decompress(paths, output, force, device, recursive, jobs, keep):
 def test_files(paths, device, recursive):
     """Check .pxz files fully (decode, compare with the stored checksum), writing nothing, like gzip -t.
     Exit code 0 only if every file is intact."""
-    paths = expand(paths, recursive, {SUFFIX})
+    paths = [p for p, _ in expand(paths, recursive, {SUFFIX})]
 
     def one(path: Path):
         check_input(path)

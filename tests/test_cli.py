@@ -188,3 +188,14 @@ def test_outputs_get_the_usual_permissions(env, photo, tmp_path):
     finally:
         os.umask(mask)
     assert (tmp_path / "photo.png.pxz").stat().st_mode & 0o777 == 0o644
+
+
+def test_recursive_into_an_output_folder_keeps_subfolders(env, photo, tmp_path):
+    tree, out = tmp_path / "tree", tmp_path / "out"
+    for sub in ("a", "b"):
+        (tree / sub).mkdir(parents=True)
+        (tree / sub / "same.png").write_bytes(photo.read_bytes())
+    out.mkdir()
+    r = run("compress", "-r", tree, "-o", out, "--model", env.path)
+    assert r.exit_code == 0, r.output
+    assert (out / "a" / "same.png.pxz").exists() and (out / "b" / "same.png.pxz").exists()
