@@ -198,6 +198,11 @@ def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model |
     return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs)
 
 
+def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: int) -> Progress | None:
+    """Progress of one plane's coding as progress over all planes (plane k starts at k x pixels)."""
+    return (lambda done, _: progress(plane * pixels + done, total)) if progress else None
+
+
 def compress_planes(image: modes.Planes, model: str | registry.Model | None = None, tile: int = DEFAULT_TILE,
                     chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
                     costs: np.ndarray | None = None) -> tuple[bytes, Report]:
@@ -211,7 +216,7 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
     total = height * width * len(image.planes)
     payloads, ideal = [], 0.0
     for k, (plane, plane_mode) in enumerate(zip(image.planes, image.plane_modes)):
-        step = (lambda done, _, k=k: progress(k * height * width + done, total)) if progress else None
+        step = _plane_progress(progress, k, height * width, total)
         payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device, step, costs=costs if k == 0 else None)
         payloads.append(payload)
         ideal += bits
@@ -244,7 +249,7 @@ def decompress_planes(data: bytes, device: str = "cpu", models: str | registry.M
     planes = []
     try:
         for k, (plane_mode, payload) in enumerate(zip(header.planes, payloads)):
-            step = (lambda done, _, k=k: progress(k * header.width * header.height + done, total)) if progress else None
+            step = _plane_progress(progress, k, header.width * header.height, total)
             planes.append(decode_pixels(replace(header, mode=plane_mode), payload, model, device, step))
     except (ValueError, RuntimeError) as e:  # the coder rejects some corrupted payloads outright
         raise DecodeError(f"corrupted payload ({e})") from None

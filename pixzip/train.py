@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
@@ -140,8 +141,6 @@ def _distributed(device: torch.device) -> tuple[int, int]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         return 0, 1
-    import torch.distributed as dist
-
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), world
@@ -213,8 +212,6 @@ def train(
     def progress() -> float:
         frac = seconds / budget if budget is not None else step / steps
         if world > 1 and budget is not None:  # agree, so that every process takes the same steps
-            import torch.distributed as dist
-
             t = torch.tensor([frac], dtype=torch.float64, device=dev if dev.type == "cuda" else "cpu")
             dist.all_reduce(t, op=dist.ReduceOp.MAX)
             frac = float(t)
@@ -234,8 +231,6 @@ def train(
         if not model.quantized and frac >= 1 - tc.qat_fraction:
             model.calibrate([random_crops(images, tc.batch, tc.crop, gen).to(dev) for _ in range(8)])
             if world > 1:
-                import torch.distributed as dist
-
                 dist.broadcast(model.scales, 0)  # every process quantizes with process 0's scales
             opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
             log(f"step {step}: calibrated activation scales {model.scales.tolist()}, quantization-aware from here")
@@ -278,8 +273,6 @@ def train(
             validation()
         save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data, world)
     if world > 1:
-        import torch.distributed as dist
-
         dist.barrier()
         dist.destroy_process_group()
     return ckpt_path
