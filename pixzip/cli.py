@@ -456,7 +456,7 @@ def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, devi
             raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(registry.ARCHITECTURES)})")
         if seed is not None:
             train_dict["seed"] = seed
-        config = registry.ARCHITECTURES[arch][0].from_dict(model_dict)
+        config = registry.ARCHITECTURES[arch].config.from_dict(model_dict)
         train_config = training.TrainConfig.from_dict(train_dict)
     except (TypeError, ValueError) as e:
         raise Failure(f"bad config: {e}") from None

@@ -6,15 +6,15 @@ from pathlib import Path
 import torch
 
 from . import codec, registry
-from .intnet import export_arrays
-from .pixelcnn import PixelCNN, PixelCNNConfig
-from .train import find_images
+from .pixelcnn import PixelCNN
+from .train import MODELS, find_images
 from .image import ImageError, load_pixels
 
 
 def load_checkpoint(path: Path) -> tuple[PixelCNN, dict]:
     state = torch.load(path, weights_only=False, map_location="cpu")
-    model = PixelCNN(PixelCNNConfig.from_dict(state["config"]))
+    arch = state.get("arch", "pixelcnn")
+    model = MODELS[arch](registry.ARCHITECTURES[arch].config.from_dict(state["config"]))
     model.load_state_dict(state["model"])
     return model, state
 
@@ -40,14 +40,15 @@ def export(run_dir: Path, name: str, out_dir: Path, val: Path | None = None, com
     model, state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{name}.npz.tmp"
-    sha = registry.save_model(tmp, name, "pixelcnn", model.config, export_arrays(model))
+    arch = state.get("arch", "pixelcnn")
+    sha = registry.save_model(tmp, name, arch, model.config, registry.ARCHITECTURES[arch].export(model))
     final = out_dir / f"{name}-{sha.hex()[:8]}.npz"
     os.replace(tmp, final)
     entry = {
         "name": name,
         "file": final.name,
         "sha256": sha.hex(),
-        "arch": "pixelcnn",
+        "arch": arch,
         "config": model.config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
         "bytes": final.stat().st_size,

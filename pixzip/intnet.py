@@ -31,8 +31,9 @@ def layer_names(config: PixelCNNConfig) -> list[str]:
     return ["first"] + [f"{kind}{b}" for b in range(config.blocks) for kind in ("inner", "outer")] + ["head", "out"]
 
 
-def export_arrays(model: PixelCNN) -> dict[str, np.ndarray]:
-    """Integer arrays of a calibrated (quantization-aware) model: what a weights file stores."""
+def export_arrays(model: PixelCNN, inner: bool = True) -> dict[str, np.ndarray]:
+    """Integer arrays of a calibrated (quantization-aware) model: what a weights file stores. inner=False
+    leaves out the blocks' kxk layers, for models whose blocks have other layers there (pixzip.intlstm)."""
     if not model.quantized:
         raise ValueError("the model is not calibrated: train it through the quantization-aware phase first")
     cfg = model.config
@@ -40,12 +41,12 @@ def export_arrays(model: PixelCNN) -> dict[str, np.ndarray]:
     s_h, s_o = s[0], s[-1]
     convs = {"first": (model.first, INPUT_SCALE, s_h), "head": (model.head, s_h, s_o)}
     for b in range(cfg.blocks):
-        convs[f"inner{b}"] = (model.inner[b], s_h, s[1 + b])
+        if inner:
+            convs[f"inner{b}"] = (model.inner[b], s_h, s[1 + b])
         convs[f"outer{b}"] = (model.outer[b], s[1 + b], s_h)
     arrays = {}
     with torch.no_grad():
-        for name in layer_names(cfg)[:-1]:
-            conv, s_in, s_out = convs[name]
+        for name, (conv, s_in, s_out) in convs.items():
             w, b, m, shift = conv.integer_params(s_in, s_out)
             arrays[f"{name}.weight"] = w.long().cpu().numpy()
             arrays[f"{name}.bias"] = b.long().cpu().numpy()
@@ -99,18 +100,24 @@ class IntegerPixelCNN:
         self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
-        self._check_exact()
+        self._check_exact(self.conv_layers())
         # The output layer, which pixzip.softmax fuses with the softmax: per channel group g its own
         # features' weights (F / C, 256) and bias (256,), float32 holding integers.
         w = self.masked_weight("out")[:, :, 0, 0].reshape(self.groups, 256, self.groups, -1)  # (C, 256, C, F/C)
         self.out_weight = np.ascontiguousarray(np.stack([w[g, :, g].T.numpy() for g in range(self.groups)]), np.float32)
         self.out_bias = self.arrays["out.bias"].reshape(self.groups, 256).astype(np.float32)
 
-    def _check_exact(self) -> None:
-        """Refuse weights whose float32 accumulation could round (design.md section 1)."""
-        for name in layer_names(self.config):
-            w = np.abs(self.arrays[f"{name}.weight"]).reshape(len(self.arrays[f"{name}.bias"]), -1)
-            bound = w.sum(axis=1) * (ACT_MAX + 1) + np.abs(self.arrays[f"{name}.bias"])
+    def conv_layers(self) -> list[str]:
+        """The convolution layers (pixzip.intnet.layer_names), laid out by BoundNetwork."""
+        return layer_names(self.config)
+
+    def _check_exact(self, names: list[str], weights: tuple[str, ...] = ("weight",)) -> None:
+        """Refuse weights whose float32 accumulation could round (design.md section 1): every output's
+        sum of |weight| x 128 (the largest |activation|) + |bias| must stay below 2^24."""
+        for name in names:
+            outputs = len(self.arrays[f"{name}.bias"])
+            w = sum(np.abs(self.arrays[f"{name}.{k}"]).reshape(outputs, -1).sum(axis=1) for k in weights)
+            bound = w * (ACT_MAX + 1) + np.abs(self.arrays[f"{name}.bias"])
             if bound.max() >= EXACT_FP32:
                 raise ValueError(f"layer {name} can exceed exact float32 accumulation ({bound.max()} >= 2^24)")
 
@@ -159,7 +166,7 @@ class BoundNetwork:
         # runs block after block over all positions (`stream`) and reuses one.
         relu_h = lambda: torch.zeros(layout.positions, f, dtype=torch.int8, device=device)
         self.relu_h = [relu_h() for _ in range(cfg.blocks)] if decoder else [relu_h()] * cfg.blocks
-        self.layers = {name: self._layer(name) for name in layer_names(cfg)[:-1]}
+        self.layers = {name: self._layer(name) for name in net.conv_layers()[:-1]}
         taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
         self.predictor_taps = torch.tensor(taps, dtype=torch.int64, device=device)
 
@@ -175,17 +182,22 @@ class BoundNetwork:
                 offsets.append(self.layout.offset(dy, dx))
                 blocks.append(w[:, :, dy + c, dx + c].T)  # (in, out)
         weight = torch.cat(blocks, 0)  # (taps * in, out), taps in `offsets` order: the centre last
+        return self._requant_layer(name, offsets, weight, self.cols)
+
+    def _requant_layer(self, name: str, offsets: list[int], weight: torch.Tensor, group_cols: list) -> Layer:
+        """Layer `name` (its multiplier, bias and shift from the model's arrays) reading `offsets` with
+        weight (taps * in, out); group_cols[g] selects channel group g's outputs (a slice or an index)."""
         a = self.net.arrays
         multiplier = torch.from_numpy(a[f"{name}.multiplier"])
         shift = int(a[f"{name}.shift"])
         offset = torch.from_numpy(a[f"{name}.bias"]) * multiplier + ((1 << shift) >> 1)
 
-        def requant(cols: slice) -> Requant:
+        def requant(cols) -> Requant:
             return Requant(_row_major(weight[:, cols].to(self.device, torch.int8)),
                            multiplier[cols].to(self.device), offset[cols].to(self.device))
 
         return Layer(torch.tensor(offsets, dtype=torch.int64, device=self.device), shift,
-                     requant(slice(None)), [requant(cols) for cols in self.cols])
+                     requant(slice(None)), [requant(cols) for cols in group_cols])
 
     # ---- the arithmetic ---------------------------------------------------------------------------------
     def _matmul(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

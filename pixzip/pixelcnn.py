@@ -180,10 +180,8 @@ class PixelCNN(nn.Module):
         if not self.quantized:
             h = self.first(a0 * INPUT_SCALE)
             _collect(stats, "stream", h)
-            for i, (inner, outer) in enumerate(zip(self.inner, self.outer)):
-                v = F.relu(inner(F.relu(h)))
-                _collect(stats, f"inner{i}", v)
-                h = h + outer(v)
+            for block in range(self.config.blocks):
+                h = h + self.block(block, F.relu(h), stats=stats)
                 _collect(stats, "stream", h)
             o = F.relu(self.head(F.relu(h)))
             _collect(stats, "head", o)
@@ -192,13 +190,22 @@ class PixelCNN(nn.Module):
             s = self.scales.tolist()
             s_h, s_o = s[0], s[-1]
             h = self.first(a0, (INPUT_SCALE, s_h, -ACT_MAX, ACT_MAX))
-            for i, (inner, outer) in enumerate(zip(self.inner, self.outer)):
-                v = inner(F.relu(h), (s_h, s[1 + i], 0, ACT_MAX))
-                h = (h + outer(v, (s[1 + i], s_h, -ACT_MAX, ACT_MAX))).clamp(-ACT_MAX, ACT_MAX)
+            for block in range(self.config.blocks):
+                h = (h + self.block(block, F.relu(h), s)).clamp(-ACT_MAX, ACT_MAX)
             o = self.head(F.relu(h), (s_h, s_o, 0, ACT_MAX))
             w_int, b_int, k = self.out.logit_params(s_o)
             logits = F.conv2d(o, w_int, b_int) * 2.0**-k
         return logits.view(b, c, 256, hh, ww)
+
+    def block(self, b: int, u: torch.Tensor, s: list[float] | None = None, stats: dict | None = None) -> torch.Tensor:
+        """Block b's addition to the residual stream, from u = relu(stream) (B, F, H, W): float, or
+        quantization-aware with the scales s (then integers in units of the stream's scale s[0])."""
+        if s is None:
+            v = F.relu(self.inner[b](u))
+            _collect(stats, f"inner{b}", v)
+            return self.outer[b](v)
+        v = self.inner[b](u, (s[0], s[1 + b], 0, ACT_MAX))
+        return self.outer[b](v, (s[1 + b], s[0], -ACT_MAX, ACT_MAX))
 
     def calibrate(self, batches, quantile: float = 0.9999) -> None:
         """Fix the activation scales from the float model's activations on some batches, then switch to
@@ -212,8 +219,12 @@ class PixelCNN(nn.Module):
             v = torch.cat([t.flatten() for t in values]).abs()
             v = v[torch.randperm(v.numel())[: 2_000_000]]
             tops[name] = max(float(torch.quantile(v, quantile)), 1e-6)
+        self.scales.copy_(torch.tensor(self._scales(tops)))
+
+    def _scales(self, tops: dict[str, float]) -> list[float]:
+        """The scales buffer from each activation's calibrated top value."""
         names = ["stream"] + [f"inner{i}" for i in range(self.config.blocks)] + ["head"]
-        self.scales.copy_(torch.tensor([tops[n] / ACT_MAX for n in names]))
+        return [tops[n] / ACT_MAX for n in names]
 
 
 def _collect(stats: dict | None, name: str, t: torch.Tensor) -> None:

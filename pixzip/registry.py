@@ -13,14 +13,28 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from .intnet import IntegerPixelCNN
+from . import intlstm, intnet
 from .pixelcnn import PixelCNNConfig
+from .rowlstm import RowLSTMConfig
 
 ENV_PATH = "PIXZIP_MODEL_PATH"
-ARCHITECTURES = {"pixelcnn": (PixelCNNConfig, IntegerPixelCNN)}
+
+
+@dataclass(frozen=True)
+class Architecture:
+    config: type  # the config dataclass, stored with the weights
+    network: type  # the integer network, built from a model file's arrays
+    export: Callable  # a calibrated float model (pixzip.train.MODELS) -> its model file's arrays
+
+
+ARCHITECTURES = {
+    "pixelcnn": Architecture(PixelCNNConfig, intnet.IntegerPixelCNN, intnet.export_arrays),
+    "rowlstm": Architecture(RowLSTMConfig, intlstm.IntegerRowLSTM, intlstm.export_arrays),
+}
 
 
 class ModelError(ValueError):
@@ -33,7 +47,7 @@ class Model:
     arch: str
     path: Path
     sha256: bytes
-    network: IntegerPixelCNN
+    network: intnet.IntegerPixelCNN  # or a subclass
 
     @property
     def config(self):
@@ -86,8 +100,8 @@ def _load(path: Path, mtime: float) -> Model:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
-        config_cls, network_cls = ARCHITECTURES[meta["arch"]]
-        network = network_cls(config_cls.from_dict(meta["config"]), arrays)
+        arch = ARCHITECTURES[meta["arch"]]
+        network = arch.network(arch.config.from_dict(meta["config"]), arrays)
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
         raise ModelError(f"{path}: not a valid pixzip model file ({e})") from None
     return Model(meta["name"], meta["arch"], path, hashlib.sha256(data).digest(), network)

@@ -19,8 +19,17 @@ from tqdm import tqdm
 
 from .config import from_dict
 from .pixelcnn import PixelCNN, PixelCNNConfig
+from .rowlstm import RowLSTM, RowLSTMConfig
 from .predictor import image_residuals
 from .image import IMAGE_SUFFIXES, load_image, to_pixels
+
+
+MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM}  # architecture name -> trainable float model
+
+
+def arch_of(config: PixelCNNConfig) -> str:
+    """The architecture name of a model config (its exact type: a RowLSTMConfig is also a PixelCNNConfig)."""
+    return {PixelCNNConfig: "pixelcnn", RowLSTMConfig: "rowlstm"}[type(config)]
 
 
 @dataclass(frozen=True)
@@ -100,10 +109,9 @@ def validate(model: PixelCNN, images: list[torch.Tensor]) -> tuple[float, str]:
     subpixels = sum(im.numel() for im in images)
     if model.quantized:
         from . import codec, registry
-        from .intnet import IntegerPixelCNN, export_arrays
 
-        net = IntegerPixelCNN(model.config, export_arrays(model))
-        m = registry.Model("validation", "pixelcnn", Path("."), b"", net)
+        arch = registry.ARCHITECTURES[arch_of(model.config)]
+        m = registry.Model("validation", arch_of(model.config), Path("."), b"", arch.network(model.config, arch.export(model)))
         bits = 0.0
         for im in images:
             pixels = im.permute(1, 2, 0).contiguous().numpy()  # (H, W, C) uint8
@@ -119,7 +127,7 @@ def validate(model: PixelCNN, images: list[torch.Tensor]) -> tuple[float, str]:
 def save_checkpoint(path: Path, model: PixelCNN, opt, step: int, seconds: float, train: TrainConfig, log: list,
                     data: Path, world_size: int):
     state = {
-        "arch": "pixelcnn",
+        "arch": arch_of(model.config),
         "data": str(data),
         "config": model.config.to_dict(),
         "train": asdict(train),
@@ -171,7 +179,7 @@ def train(
     device: str = "cpu",
     progress_bar: bool = False,
 ) -> Path:
-    """Train a PixelCNN on the images in `data`; checkpoints go to out/checkpoint.pt. Returns its path.
+    """Train a model (the architecture of `config`) on the images in `data`; checkpoints go to out/checkpoint.pt. Returns its path.
 
     Under torchrun each process trains on its own random crops (seed + rank) with DistributedDataParallel
     averaging the gradients, so the effective batch is world size x batch; process 0 validates, logs and
@@ -189,12 +197,12 @@ def train(
     gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)
     images = load_dataset(data, config.channels, tc.crop)
     val_images = load_dataset(val, config.channels, 1) if val is not None and rank == 0 else None
-    model = PixelCNN(config)
+    model = MODELS[arch_of(config)](config)
     step, seconds, history = 0, 0.0, []
     state = None
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-        model = PixelCNN(PixelCNNConfig.from_dict(state["config"]))
+        model = MODELS[arch_of(config)](type(config).from_dict(state["config"]))
         model.load_state_dict(state["model"])
         step, seconds, history = state["step"], state["seconds"], state["log"]
         gen.manual_seed(tc.seed + 1000 * rank + step)

@@ -5,17 +5,16 @@ import pytest
 import torch
 
 from pixzip import registry
-from pixzip.intnet import export_arrays
-from pixzip.pixelcnn import PixelCNN, PixelCNNConfig
+from pixzip.train import MODELS
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-def make_model(path: Path, name: str = "tiny", seed: int = 0, **config) -> registry.Model:
-    """A small random PixelCNN with realistic activation ranges, exported as a model file."""
+def make_model(path: Path, name: str = "tiny", seed: int = 0, arch: str = "pixelcnn", **config) -> registry.Model:
+    """A small random model of an architecture with realistic activation ranges, exported as a model file."""
     torch.manual_seed(seed)
-    cfg = PixelCNNConfig(**{"hidden": 12, "blocks": 2, **config})
-    model = PixelCNN(cfg)
+    cfg = registry.ARCHITECTURES[arch].config(**{"hidden": 12, "blocks": 2, **config})
+    model = MODELS[arch](cfg)
     gen = torch.Generator().manual_seed(seed)
     # Smooth-ish random images, so activations resemble those on photos.
     batches = []
@@ -25,7 +24,7 @@ def make_model(path: Path, name: str = "tiny", seed: int = 0, **config) -> regis
         batches.append((x + torch.randint(-8, 9, x.shape, generator=gen)).clamp(0, 255).round())
     model.calibrate(batches)
     file = path / f"{name}.npz"
-    registry.save_model(file, name, "pixelcnn", cfg, export_arrays(model))
+    registry.save_model(file, name, arch, cfg, registry.ARCHITECTURES[arch].export(model))
     return registry.load_file(file)
 
 
@@ -44,7 +43,18 @@ def tiny_residual(tmp_path_factory) -> registry.Model:
     return make_model(tmp_path_factory.mktemp("models"), "tiny-residual", residual_inputs=True)
 
 
-@pytest.fixture(params=["tiny_rgb", "tiny_residual"])
+@pytest.fixture(scope="session")
+def tiny_rowlstm(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-rowlstm", arch="rowlstm", residual_inputs=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_rowlstm_gray(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-rowlstm-gray", arch="rowlstm", channels=1, hidden=8,
+                      kernel=5)
+
+
+@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm"])
 def rgb_model(request) -> registry.Model:
-    """Every RGB model variant."""
+    """Every RGB model variant and architecture."""
     return request.getfixturevalue(request.param)

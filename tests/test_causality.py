@@ -5,6 +5,8 @@ import pytest
 import torch
 
 from pixzip.pixelcnn import PixelCNN, PixelCNNConfig
+from pixzip.rowlstm import RowLSTMConfig
+from pixzip.train import MODELS, arch_of
 
 # Wide enough that no channel group's ReLUs are all closed at the probed pixel of a random model.
 CONFIGS = [
@@ -14,7 +16,12 @@ CONFIGS = [
     PixelCNNConfig(hidden=36, blocks=2, predictor="none"),
     PixelCNNConfig(hidden=48, blocks=2, residual_inputs=True),
     PixelCNNConfig(channels=1, hidden=16, blocks=1, residual_inputs=True),
+    RowLSTMConfig(hidden=48, blocks=2),
+    RowLSTMConfig(hidden=36, blocks=2, residual_inputs=True, first_kernel=3),
+    RowLSTMConfig(channels=1, hidden=16, blocks=2, kernel=5),
 ]
+IDS = [f"{arch_of(c)}-c{c.channels}h{c.hidden}k{c.first_kernel}{c.kernel}{c.predictor}{'-res' * c.residual_inputs}"
+       for c in CONFIGS]
 
 
 def input_gradient(model: PixelCNN, x: torch.Tensor, i: int, j: int, c: int) -> torch.Tensor:
@@ -25,10 +32,10 @@ def input_gradient(model: PixelCNN, x: torch.Tensor, i: int, j: int, c: int) -> 
 
 
 @pytest.mark.parametrize("quantized", [False, True])
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"c{c.channels}h{c.hidden}k{c.first_kernel}{c.predictor}")
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_no_dependence_on_future_subpixels(config, quantized):
     torch.manual_seed(0)
-    model = PixelCNN(config)
+    model = MODELS[arch_of(config)](config)
     h = w = 9
     x = torch.randint(0, 256, (1, config.channels, h, w)).float()
     if quantized:
@@ -50,10 +57,10 @@ def test_no_dependence_on_future_subpixels(config, quantized):
                     assert torch.equal(model(y)[0, c, :, i, j], base)
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda c: f"c{c.channels}h{c.hidden}k{c.first_kernel}{c.predictor}")
+@pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_intended_context_is_used(config):
     torch.manual_seed(0)
-    model = PixelCNN(config)
+    model = MODELS[arch_of(config)](config)
     x = torch.randint(0, 256, (1, config.channels, 9, 9)).float()
     i, j = 4, 4
     with torch.no_grad():
@@ -71,3 +78,19 @@ def test_intended_context_is_used(config):
             assert any(changes(c, ci, i - 1, j + 1) for ci in range(config.channels)), "above right is not seen"
             for earlier in range(c):
                 assert changes(c, earlier, i, j), f"channel {c} does not see channel {earlier} of its own pixel"
+
+
+def test_row_lstm_sees_the_triangle_above():
+    """The recurrence over rows carries context from far above, beyond any kernel: with a 3x3 stem and two
+    layers, a convolutional network sees 3 rows up; the Row LSTM sees the whole triangle (section 3.1)."""
+    torch.manual_seed(0)
+    config = RowLSTMConfig(hidden=36, blocks=2, first_kernel=3)
+    model = MODELS["rowlstm"](config)
+    x = torch.randint(0, 256, (1, 3, 12, 12)).float()
+    i, j = 11, 4
+    with torch.no_grad():
+        base = model(x)[0, 0, :, i, j]
+        for y, xx in [(0, 4), (2, 8), (5, 0), (3, 10)]:  # 6 to 11 rows up, up to i - y columns to the right
+            z = x.clone()
+            z[0, :, y, xx] = 255 - z[0, :, y, xx]
+            assert not torch.equal(model(z)[0, 0, :, i, j], base), f"({y}, {xx}) is not seen from ({i}, {j})"

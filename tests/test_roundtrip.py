@@ -49,10 +49,15 @@ def test_gray_roundtrip_with_rgb_model(rgb_model, pixels, tile):
     roundtrip(pixels, "L", rgb_model, tile=tile)
 
 
+@pytest.fixture(params=["tiny_gray", "tiny_rowlstm_gray"])
+def gray_model(request):
+    return request.getfixturevalue(request.param)
+
+
 @SETTINGS
 @given(pixels=images(1))
-def test_gray_roundtrip_with_gray_model(tiny_gray, pixels):
-    roundtrip(pixels, "L", tiny_gray, tile=16)
+def test_gray_roundtrip_with_gray_model(gray_model, pixels):
+    roundtrip(pixels, "L", gray_model, tile=16)
 
 
 def test_pil_api_roundtrip(tiny_rgb):

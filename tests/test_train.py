@@ -32,9 +32,11 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-def test_train_validate_export_and_use(photos, tmp_path, monkeypatch):
+@pytest.mark.parametrize("arch", ["pixelcnn", "rowlstm"])
+def test_train_validate_export_and_use(photos, tmp_path, monkeypatch, arch):
     torch.set_num_threads(1)
-    result = run("train", "--data", photos, "--val", photos, "--out", tmp_path / "run", "--steps", 6, *TINY)
+    result = run("train", "--data", photos, "--val", photos, "--out", tmp_path / "run", "--steps", 6, "--arch", arch,
+                 *TINY)
     assert result.exit_code == 0, result.output
     assert "quantization-aware from here" in result.output
     assert "integer model" in result.output  # the final validation is of the exact integer model
@@ -47,6 +49,7 @@ def test_train_validate_export_and_use(photos, tmp_path, monkeypatch):
     result = run("export", tmp_path / "run", "--name", "mine", "--models-dir", models, "--val", photos)
     assert result.exit_code == 0, result.output
     [model_file] = models.glob("mine-*.npz")
+    assert registry.load_file(model_file).arch == arch == state["arch"]
     # The validation during training is what the exported model's files cost (ideal bits, tiles included).
     model = registry.load_file(model_file)
     ideal = subpixels = 0
