@@ -102,7 +102,7 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     for ch in _chunks(height, width, tile, chunk):
         layout = Layout(tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=False)
-        schedule = wavefront(layout, ch, net.slope)
+        schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
         pos, rc = torch.from_numpy(schedule.flat).to(dev), schedule.pixels
         values = _network_values(pixels, rc, net.config.channels).to(dev)  # (N, C)
         bn.x[pos] = values
@@ -164,10 +164,11 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
     for ch in _chunks(header.height, header.width, header.tile, header.chunk):
         layout = Layout(header.tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=True)
-        schedule = wavefront(layout, ch, net.slope)
+        schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
         for k in range(schedule.steps):
             flat, rc = schedule.flat[schedule.step(k)], schedule.pixels[schedule.step(k)]
             pos = torch.from_numpy(flat).to(dev)
+            bn.prepare_step(pos)
             st = bn.state(len(pos))
             medians = bn.medians(pos)
             for g in range(net.config.channels):

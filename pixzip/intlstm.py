@@ -1,4 +1,4 @@
-"""The integer Row LSTM: pixzip.rowlstm's quantization-aware arithmetic on exact integers.
+"""The integer Row LSTM: pixzip.pixelrnn's quantization-aware arithmetic on exact integers.
 
 It is the integer PixelCNN (pixzip.intnet) with each block's kxk layer replaced by a Row LSTM layer:
   gate inputs  one int8 matmul of [relu(stream) at the row taps (0, -k//2 .. 0) ; h at the state taps
@@ -13,12 +13,15 @@ and the stream at (i, <= j): the PixelCNN's wavefront (pixzip.schedule) still ho
 every pixel, runs each LSTM layer one tile row at a time over all tiles of a chunk (`stream`): tile-size
 sequential steps per layer, each over (tiles in chunk) x (tile width) positions.
 """
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from . import kernels
 from .intnet import BoundNetwork, IntegerPixelCNN, Layer, export_arrays as conv_arrays, layer_names
-from .rowlstm import CELL_BITS, CELL_MAX, GATE_BITS, GATE_MAX, GATE_STEP, RowLSTM, gate_tables, input_mask
+from .pixelrnn import (CELL_BITS, CELL_MAX, GATE_BITS, GATE_MAX, GATE_STEP, DiagonalBiLSTMLayer, RowLSTM, gate_tables,
+                       input_mask)
 from .pixelcnn import ACT_MAX
 from .schedule import Layout
 
@@ -26,19 +29,23 @@ GATE_STEP_BITS = GATE_STEP.bit_length() - 1
 
 
 def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
-    """Integer arrays of a calibrated Row LSTM: the PixelCNN's stem, 1x1 layers and output, and per LSTM
-    layer b `lstm{b}.input_weight` (4F, F, k), `.state_weight` (4F, F, k), `.bias`, `.multiplier`, `.shift`;
-    and the gate tables."""
+    """Integer arrays of a calibrated Row LSTM or Diagonal BiLSTM: the PixelCNN's stem, 1x1 layers and
+    output; per block b and recurrence DIRECTION (lstm for the Row LSTM, l2r and r2l for the Diagonal
+    BiLSTM) `DIRECTION{b}.input_weight` (4F, F, k_in), `.state_weight` (4F, F, k_state), `.bias`,
+    `.multiplier`, `.shift`; and the gate tables."""
     arrays = conv_arrays(model, inner=False)
     s_h = float(model.scales[0])
     with torch.no_grad():
         for b, layer in enumerate(model.inner):
-            w_in, w_state, bias, m, shift = layer.integer_params(s_h)
-            arrays[f"lstm{b}.input_weight"] = w_in.long().cpu().numpy()
-            arrays[f"lstm{b}.state_weight"] = w_state.long().cpu().numpy()
-            arrays[f"lstm{b}.bias"] = bias.long().cpu().numpy()
-            arrays[f"lstm{b}.multiplier"] = m.cpu().numpy()
-            arrays[f"lstm{b}.shift"] = np.array(shift, dtype=np.int64)
+            parts = {"l2r": layer.l2r, "r2l": layer.r2l} if isinstance(layer, DiagonalBiLSTMLayer) else {"lstm": layer}
+            for direction, gates in parts.items():
+                w_in, w_state, bias, m, shift = gates.integer_params(s_h)
+                name = f"{direction}{b}"
+                arrays[f"{name}.input_weight"] = w_in.long().cpu().numpy()
+                arrays[f"{name}.state_weight"] = w_state.long().cpu().numpy()
+                arrays[f"{name}.bias"] = bias.long().cpu().numpy()
+                arrays[f"{name}.multiplier"] = m.cpu().numpy()
+                arrays[f"{name}.shift"] = np.array(shift, dtype=np.int64)
     arrays["sigmoid_table"], arrays["tanh_table"] = gate_tables()
     return arrays
 
@@ -48,8 +55,8 @@ class IntegerRowLSTM(IntegerPixelCNN):
 
     def __init__(self, config, arrays: dict[str, np.ndarray]):
         super().__init__(config, arrays)
-        self.lstm_layers = [f"lstm{b}" for b in range(config.blocks)]
-        self._check_exact(self.lstm_layers, ("input_weight", "state_weight"))
+        names = [f"{d}{b}" for d in self.directions for b in range(config.blocks)]
+        self._check_exact(names, ("input_weight", "state_weight"))
         self.sigmoid_table = torch.from_numpy(self.arrays["sigmoid_table"])  # (2 GATE_MAX + 1,) int64
         self.tanh_table = torch.from_numpy(self.arrays["tanh_table"])
         if self.sigmoid_table.shape != (2 * GATE_MAX + 1,) or self.tanh_table.shape != (2 * GATE_MAX + 1,):
@@ -58,95 +65,142 @@ class IntegerRowLSTM(IntegerPixelCNN):
     def conv_layers(self) -> list[str]:
         return [name for name in layer_names(self.config) if not name.startswith("inner")]
 
-    def input_weight(self, b: int) -> torch.Tensor:
-        """(4F, F, k) integer input-to-state weight of layer b with its causal mask applied once more."""
-        w = torch.from_numpy(self.arrays[f"lstm{b}.input_weight"])
+    directions = ("lstm",)  # the recurrences of each block, named DIRECTION{b} in the arrays
+
+    def input_weight(self, name: str) -> torch.Tensor:
+        """(4F, F, k) integer input-to-state weight of recurrence `name` with its causal mask applied once
+        more (as IntegerPixelCNN.masked_weight)."""
+        w = torch.from_numpy(self.arrays[f"{name}.input_weight"])
         return w * input_mask(self.config.hidden, self.config.kernel, self.groups).long()
 
     def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundRowLSTM":
         return BoundRowLSTM(self, layout, device, decoder)
 
 
+@dataclass
+class Recurrence:
+    """One LSTM layer (or one direction of it) laid out for gather + matmul: the gate inputs are
+    layer.full/groups' weight times [relu of the stream at input_taps ; h at state_taps], the previous
+    cell is at cell_tap; h and c are kept in hidden and cell (P, F) over the layout's positions."""
+
+    layer: Layer
+    input_taps: torch.Tensor
+    state_taps: torch.Tensor
+    cell_tap: int
+    hidden: torch.Tensor  # int8
+    cell: torch.Tensor  # int32
+
+
+def lstm_cell(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor, shift: int, c_prev: torch.Tensor,
+              sigmoid_table: torch.Tensor, tanh_table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The integer LSTM cell (pixzip.pixelrnn, quantization-aware mode): acc (N, 4n) int32 gate
+    accumulators, gate-major (i, f, o, g), with their requantization; c_prev (N, n) -> (h (N, n) int8,
+    c (N, n) int64). int64 arithmetic, rounding by shifts (floor of x + 1/2), tables for sigmoid and tanh."""
+    z = ((acc.long() * multiplier + offset) >> shift).clamp_(-GATE_MAX, GATE_MAX) + GATE_MAX
+    z = z.view(len(acc), 4, -1)  # table indices of the gate inputs (N, 4, n)
+    i, f, o = (sigmoid_table[z[:, q]] for q in range(3))
+    g = tanh_table[z[:, 3]]
+    product_shift = 2 * GATE_BITS - CELL_BITS  # i g is in units of 2^-30, c in 2^-CELL_BITS
+    c = (((f * c_prev.long() + (1 << (GATE_BITS - 1))) >> GATE_BITS)
+         + ((i * g + (1 << (product_shift - 1))) >> product_shift)).clamp_(-CELL_MAX, CELL_MAX)
+    index_shift = CELL_BITS - GATE_STEP_BITS  # c in units of 1/GATE_STEP indexes the tanh table
+    t = tanh_table[((c + (1 << (index_shift - 1))) >> index_shift).clamp_(-GATE_MAX, GATE_MAX) + GATE_MAX]
+    h = (o * t * ACT_MAX + (1 << (2 * GATE_BITS - 1))) >> (2 * GATE_BITS)
+    return h.to(torch.int8), c
+
+
 class BoundRowLSTM(BoundNetwork):
     """The integer Row LSTM with buffers for one layout on one device. Besides the PixelCNN's buffers
-    (relu_h[b] is the relu of the stream entering LSTM layer b), flat over the layout's positions:
-      hidden[b] (P, F) int8   layer b's h
-      cell[b]   (P, F) int32  layer b's c
-    The decoder keeps one of each per layer; the encoder, which finishes a layer before the next, shares one.
+    (relu_h[b] is the relu of the stream entering LSTM layer b), each layer's h (P, F) int8 and c (P, F)
+    int32 over the layout's positions (`Recurrence`). The decoder keeps them per layer; the encoder, which
+    finishes a layer before the next, shares one pair.
     """
 
     def __init__(self, net: IntegerRowLSTM, layout: Layout, device: torch.device, decoder: bool):
         super().__init__(net, layout, device, decoder)
-        cfg = net.config
-        f, r = cfg.hidden, cfg.kernel // 2
-        count = cfg.blocks if decoder else 1
-        self.hidden = [torch.zeros(layout.positions, f, dtype=torch.int8, device=device) for _ in range(count)]
-        self.cell = [torch.zeros(layout.positions, f, dtype=torch.int32, device=device) for _ in range(count)]
-        if not decoder:
-            self.hidden, self.cell = self.hidden * cfg.blocks, self.cell * cfg.blocks
-        self.input_taps = torch.tensor([layout.offset(0, dx) for dx in range(-r, 1)], device=device)
-        self.state_taps = torch.tensor([layout.offset(-1, dx) for dx in range(-r, r + 1)], device=device)
-        self.up = layout.offset(-1, 0)
+        self.decoder = decoder
+        f = net.config.hidden
         # Gate outputs are gate-major (i, f, o, g), F features each; group g's are its features of each gate.
         self.gate_cols = [torch.cat([q * f + torch.arange(c.start, c.stop) for q in range(4)]) for c in self.cols]
-        self.lstm = [self._lstm_layer(b) for b in range(cfg.blocks)]
         self.sigmoid_table = net.sigmoid_table.to(device)
         self.tanh_table = net.tanh_table.to(device)
+        self._shared: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._recurrences()
 
-    def _lstm_layer(self, b: int) -> Layer:
-        """Layer b's weight as one matrix ((r + 1) F + k F, 4F): the input taps' rows, then the state taps'."""
-        w_in = self.net.input_weight(b)  # (4F, F, k)
-        w_state = torch.from_numpy(self.net.arrays[f"lstm{b}.state_weight"])  # (4F, F, k)
-        r = w_in.shape[2] // 2
-        blocks = [w_in[:, :, t].T for t in range(r + 1)] + [w_state[:, :, t].T for t in range(w_state.shape[2])]
-        return self._requant_layer(f"lstm{b}", [], torch.cat(blocks, 0), self.gate_cols)
+    def _recurrences(self) -> None:
+        """self.lstm[b]: block b's recurrence."""
+        r = self.net.config.kernel // 2
+        self.lstm = [self._recurrence(f"lstm{b}", [(0, dx) for dx in range(-r, 1)],
+                                      [(-1, dx) for dx in range(-r, r + 1)], (-1, 0))
+                     for b in range(self.net.config.blocks)]
 
-    def _lstm(self, b: int, pos: torch.Tensor, g: int | None) -> torch.Tensor:
-        """LSTM layer b at positions (N,) for all features (g None) or group g's: reads the stream's relu
-        and the row above, writes h and c -> h (N, F or F / C) int8."""
-        layer = self.lstm[b]
-        rq = layer.full if g is None else layer.groups[g]
+    def _recurrence(self, name: str, input_taps: list, state_taps: list, cell_tap: tuple) -> Recurrence:
+        """Layer `name` reading relu(stream) at input_taps and its h at state_taps, (dy, dx) each, with the
+        weight rows in that order, and its previous cell at cell_tap."""
+        w_in = self.net.input_weight(name)  # (4F, F, taps)
+        w_state = torch.from_numpy(self.net.arrays[f"{name}.state_weight"])  # (4F, F, taps)
+        # Kernel taps 0 .. len(input_taps) - 1 are the input taps (the Row LSTM's right half is masked out).
+        blocks = [w_in[:, :, t].T for t in range(len(input_taps))] + [w_state[:, :, t].T for t in range(len(state_taps))]
+        layer = self._requant_layer(name, [], torch.cat(blocks, 0), self.gate_cols)
+        direction = name.rstrip("0123456789")
+        if self.decoder or direction not in self._shared:
+            positions, f = self.layout.positions, self.net.config.hidden
+            self._shared[direction] = (torch.zeros(positions, f, dtype=torch.int8, device=self.device),
+                                       torch.zeros(positions, f, dtype=torch.int32, device=self.device))
+        taps = lambda offsets: torch.tensor([self.layout.offset(*o) for o in offsets], device=self.device)
+        return Recurrence(layer, taps(input_taps), taps(state_taps), self.layout.offset(*cell_tap),
+                          *self._shared[direction])
+
+    def _run(self, rec: Recurrence, b: int, pos: torch.Tensor, g: int | None) -> torch.Tensor:
+        """A recurrence of block b at positions (N,), all features (g None) or group g's: reads the stream's
+        relu and the recurrence's earlier h and c, writes h and c -> h (N, F or F / C) int8."""
+        rq = rec.layer.full if g is None else rec.layer.groups[g]
         cols = slice(None) if g is None else self.cols[g]
-        a = torch.cat([kernels.gather(self.relu_h[b], pos, self.input_taps),
-                       kernels.gather(self.hidden[b], pos, self.state_taps)], dim=1)  # (N, K) int8
-        acc = self._matmul(a, rq.weight)  # (N, 4n) int32
-        z = ((acc.long() * rq.multiplier + rq.offset) >> layer.shift).clamp_(-GATE_MAX, GATE_MAX) + GATE_MAX
-        z = z.view(len(pos), 4, -1)  # table indices of the gate inputs (N, 4, n)
-        i, f, o = (self.sigmoid_table[z[:, q]] for q in range(3))
-        gg = self.tanh_table[z[:, 3]]
-        c_up = self.cell[b][pos + self.up, cols].long()
-        c = (((f * c_up + (1 << (GATE_BITS - 1))) >> GATE_BITS)
-             + ((i * gg + (1 << (2 * GATE_BITS - CELL_BITS - 1))) >> (2 * GATE_BITS - CELL_BITS)))
-        c = c.clamp_(-CELL_MAX, CELL_MAX)
-        shift = CELL_BITS - GATE_STEP_BITS
-        t = self.tanh_table[((c + (1 << (shift - 1))) >> shift).clamp_(-GATE_MAX, GATE_MAX) + GATE_MAX]
-        h = ((o * t * ACT_MAX + (1 << (2 * GATE_BITS - 1))) >> (2 * GATE_BITS)).to(torch.int8)
-        self.hidden[b][pos, cols] = h
-        self.cell[b][pos, cols] = c.to(torch.int32)
+        a = torch.cat([kernels.gather(self.relu_h[b], pos, rec.input_taps),
+                       kernels.gather(rec.hidden, pos, rec.state_taps)], dim=1)  # (N, K) int8
+        c_prev = rec.cell[pos + rec.cell_tap, cols]
+        h, c = lstm_cell(self._matmul(a, rq.weight), rq.multiplier, rq.offset, rec.layer.shift, c_prev,
+                         self.sigmoid_table, self.tanh_table)
+        rec.hidden[pos, cols] = h
+        rec.cell[pos, cols] = c.to(torch.int32)
         return h
 
+    def _tile_coordinates(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(row, column) within the tile of flat positions."""
+        i = (pos // self.layout.cols) % self.layout.rows - self.layout.pad
+        return i, pos % self.layout.cols - self.layout.pad
+
+    def _in_order(self, pos: torch.Tensor, key: torch.Tensor, batch: int) -> list[torch.Tensor]:
+        """Positions grouped by increasing key (each group in batches of at most `batch`): the sequential
+        steps of a recurrence whose every dependency has a smaller key."""
+        order = torch.argsort(key, stable=True)
+        starts = torch.searchsorted(key[order], torch.arange(int(key.max()) + 2, device=pos.device)).tolist()
+        return [pos[order[a:z][k : k + batch]] for a, z in zip(starts[:-1], starts[1:]) for k in range(0, z - a, batch)]
+
+    def _encode_block(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
+        """The encoder's LSTM layer b over all positions, one tile row at a time -> v (N, F) its h."""
+        for p in self._in_order(pos, self._tile_coordinates(pos)[0], batch):
+            self._run(self.lstm[b], b, p, None)
+        v.copy_(self.lstm[b].hidden.index_select(0, pos))
+
     def stream(self, pos: torch.Tensor, batch: int) -> torch.Tensor:
-        """The encoder's pass (see BoundNetwork.stream): each LSTM layer one tile row at a time over all
-        tiles, the row above finished before the row below reads it."""
+        """The encoder's pass (see BoundNetwork.stream), each LSTM layer in the order its recurrence needs."""
         cfg = self.net.config
         parts = [slice(a, a + batch) for a in range(0, len(pos), batch)]
-        row = (pos // self.layout.cols) % self.layout.rows - self.layout.pad  # (N,) row within the tile
-        order = torch.argsort(row, stable=True)
-        starts = torch.searchsorted(row[order], torch.arange(int(row.max()) + 2, device=pos.device)).tolist()
-        rows = [order[a:z] for a, z in zip(starts[:-1], starts[1:])]
-        rows = [r[a : a + batch] for r in rows for a in range(0, len(r), batch)]
         h = torch.empty(len(pos), cfg.hidden, dtype=torch.int8, device=self.device)
+        v = torch.empty_like(h)
         for sl in parts:
             self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -ACT_MAX, ACT_MAX, out=h[sl])
         for b in range(cfg.blocks):
             for sl in parts:
                 kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b])
-            for r in rows:
-                self._lstm(b, pos[r], None)
+            self._encode_block(b, pos, batch, v)
             for sl in parts:
-                v = self.hidden[b].index_select(0, pos[sl])
-                self._apply(f"outer{b}", v, None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
+                self._apply(f"outer{b}", v[sl], None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
         return h
+
+    def _decode_block(self, b: int, pos: torch.Tensor, g: int) -> torch.Tensor:
+        return self._run(self.lstm[b], b, pos, g)
 
     def group_pass(self, g: int, pos: torch.Tensor, st: dict) -> None:
         """The decoder's sub-pass for channel group g (see BoundNetwork.group_pass)."""
@@ -156,5 +210,65 @@ class BoundRowLSTM(BoundNetwork):
         for b in range(self.net.config.blocks):
             kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start)
             v = st["v"][b]
-            v[:, cols] = self._lstm(b, pos, g)
+            v[:, cols] = self._decode_block(b, pos, g)
             self._apply(f"outer{b}", v, g, -ACT_MAX, ACT_MAX, residual=h[:, cols], out=h[:, cols])
+
+
+class IntegerDiagonalBiLSTM(IntegerRowLSTM):
+    """Integer inference of a Diagonal BiLSTM: per block b the recurrences l2r{b} and r2l{b}."""
+
+    directions = ("l2r", "r2l")
+
+    def input_weight(self, name: str) -> torch.Tensor:
+        w = torch.from_numpy(self.arrays[f"{name}.input_weight"])
+        if name.startswith("r2l"):  # reads the row above only: no mask
+            return w
+        return w * input_mask(self.config.hidden, 1, self.groups).long()
+
+    def schedule_slope(self, tile: int) -> int:
+        """Raster order within a tile: pixel (i, 0) needs the right-to-left LSTM over all of row i - 1."""
+        return max(tile, 1)
+
+    def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundDiagonalBiLSTM":
+        return BoundDiagonalBiLSTM(self, layout, device, decoder)
+
+
+class BoundDiagonalBiLSTM(BoundRowLSTM):
+    """The integer Diagonal BiLSTM on one layout. Block b's h at (i, j) is clamp(l2r(i, j) + r2l(i-1, j)).
+    The encoder runs l2r one diagonal i + j at a time and r2l one anti-diagonal i + (size - 1 - j) at a
+    time. The decoder runs l2r with the pixels (raster order within the tiles, all tiles of the chunk at
+    once) and, when a row starts, r2l over the finished row above, right to left (`prepare_step`)."""
+
+    def _recurrences(self) -> None:
+        """self.lstm[b] and self.r2l[b]: block b's left-to-right and right-to-left recurrences."""
+        blocks = range(self.net.config.blocks)
+        self.lstm = [self._recurrence(f"l2r{b}", [(0, 0)], [(-1, 0), (0, -1)], (0, -1)) for b in blocks]
+        self.r2l = [self._recurrence(f"r2l{b}", [(0, 0)], [(-1, 0), (0, 1)], (0, 1)) for b in blocks]
+        self.up = self.layout.offset(-1, 0)
+        self.row: list[torch.Tensor] = []  # the decoder's steps in the current row
+
+    def _combine(self, b: int, pos: torch.Tensor, l2r: torch.Tensor, cols=slice(None)) -> torch.Tensor:
+        """h = clamp(l2r + r2l one row up, -127, 127) (N, n) int8."""
+        r2l = self.r2l[b].hidden[pos + self.up, cols]
+        return (l2r.to(torch.int16) + r2l).clamp_(-ACT_MAX, ACT_MAX).to(torch.int8)
+
+    def _encode_block(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
+        i, j = self._tile_coordinates(pos)
+        for p in self._in_order(pos, i + j, batch):
+            self._run(self.lstm[b], b, p, None)
+        for p in self._in_order(pos, i + (self.layout.size - 1 - j), batch):
+            self._run(self.r2l[b], b, p, None)
+        v.copy_(self._combine(b, pos, self.lstm[b].hidden.index_select(0, pos)))
+
+    def _decode_block(self, b: int, pos: torch.Tensor, g: int) -> torch.Tensor:
+        return self._combine(b, pos, self._run(self.lstm[b], b, pos, g), self.cols[g])
+
+    def prepare_step(self, pos: torch.Tensor) -> None:
+        """Before a decoding step: when it starts a row, run the right-to-left LSTMs over the row above,
+        which is finished (all its channels of all its pixels), right to left, every block."""
+        if self._tile_coordinates(pos[:1])[1].item() == 0 and self.row:
+            for b in range(self.net.config.blocks):
+                for p in reversed(self.row):
+                    self._run(self.r2l[b], b, p, None)
+            self.row = []
+        self.row.append(pos)

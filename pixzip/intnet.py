@@ -129,6 +129,10 @@ class IntegerPixelCNN:
         out_f, in_f, k, _ = w.shape
         return w * causal_mask(out_f, in_f, k, self.groups, LAYER_MASKS[name.rstrip("0123456789")]).long()
 
+    def schedule_slope(self, tile: int) -> int:
+        """The decoder's wavefront slope (pixzip.schedule) for tiles of this size."""
+        return self.slope
+
     def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundNetwork":
         return BoundNetwork(self, layout, device, decoder)
 
@@ -258,6 +262,9 @@ class BoundNetwork:
         h (N, F) the stream, v[b] (N, F) block b's inner activation, o (N, F) the head's output."""
         z = lambda: torch.zeros(n, self.net.config.hidden, dtype=torch.int8, device=self.device)
         return {"h": z(), "v": [z() for _ in range(self.net.config.blocks)], "o": z()}
+
+    def prepare_step(self, pos: torch.Tensor) -> None:
+        """Called by the decoder before each step's group passes; nothing to do for a PixelCNN."""
 
     def head(self, h: torch.Tensor, g: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """(N, F) stream -> (N, F) head output of all groups, or (N, F / C) of group g (into out if given).

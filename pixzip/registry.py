@@ -19,7 +19,7 @@ import numpy as np
 
 from . import intlstm, intnet
 from .pixelcnn import PixelCNNConfig
-from .rowlstm import RowLSTMConfig
+from .pixelrnn import DiagonalBiLSTMConfig, RowLSTMConfig
 
 ENV_PATH = "PIXZIP_MODEL_PATH"
 
@@ -34,6 +34,7 @@ class Architecture:
 ARCHITECTURES = {
     "pixelcnn": Architecture(PixelCNNConfig, intnet.IntegerPixelCNN, intnet.export_arrays),
     "rowlstm": Architecture(RowLSTMConfig, intlstm.IntegerRowLSTM, intlstm.export_arrays),
+    "diagbilstm": Architecture(DiagonalBiLSTMConfig, intlstm.IntegerDiagonalBiLSTM, intlstm.export_arrays),
 }
 
 

@@ -19,17 +19,17 @@ from tqdm import tqdm
 
 from .config import from_dict
 from .pixelcnn import PixelCNN, PixelCNNConfig
-from .rowlstm import RowLSTM, RowLSTMConfig
+from .pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMConfig, RowLSTM, RowLSTMConfig
 from .predictor import image_residuals
 from .image import IMAGE_SUFFIXES, load_image, to_pixels
 
 
-MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM}  # architecture name -> trainable float model
+MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM, "diagbilstm": DiagonalBiLSTM}  # architecture name -> trainable float model
 
 
 def arch_of(config: PixelCNNConfig) -> str:
     """The architecture name of a model config (its exact type: a RowLSTMConfig is also a PixelCNNConfig)."""
-    return {PixelCNNConfig: "pixelcnn", RowLSTMConfig: "rowlstm"}[type(config)]
+    return {PixelCNNConfig: "pixelcnn", RowLSTMConfig: "rowlstm", DiagonalBiLSTMConfig: "diagbilstm"}[type(config)]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,17 @@ def tiny_rowlstm_gray(tmp_path_factory) -> registry.Model:
                       kernel=5)
 
 
-@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm"])
+@pytest.fixture(scope="session")
+def tiny_diagbilstm(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-diagbilstm", arch="diagbilstm", residual_inputs=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_diagbilstm_gray(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-diagbilstm-gray", arch="diagbilstm", channels=1, hidden=8)
+
+
+@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm", "tiny_diagbilstm"])
 def rgb_model(request) -> registry.Model:
     """Every RGB model variant and architecture."""
     return request.getfixturevalue(request.param)

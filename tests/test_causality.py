@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pixzip.pixelcnn import PixelCNN, PixelCNNConfig
-from pixzip.rowlstm import RowLSTMConfig
+from pixzip.pixelrnn import DiagonalBiLSTMConfig, RowLSTMConfig
 from pixzip.train import MODELS, arch_of
 
 # Wide enough that no channel group's ReLUs are all closed at the probed pixel of a random model.
@@ -19,6 +19,9 @@ CONFIGS = [
     RowLSTMConfig(hidden=48, blocks=2),
     RowLSTMConfig(hidden=36, blocks=2, residual_inputs=True, first_kernel=3),
     RowLSTMConfig(channels=1, hidden=16, blocks=2, kernel=5),
+    DiagonalBiLSTMConfig(hidden=48, blocks=2),
+    DiagonalBiLSTMConfig(hidden=36, blocks=2, residual_inputs=True, first_kernel=3),
+    DiagonalBiLSTMConfig(channels=1, hidden=16, blocks=2),
 ]
 IDS = [f"{arch_of(c)}-c{c.channels}h{c.hidden}k{c.first_kernel}{c.kernel}{c.predictor}{'-res' * c.residual_inputs}"
        for c in CONFIGS]
@@ -94,3 +97,24 @@ def test_row_lstm_sees_the_triangle_above():
             z = x.clone()
             z[0, :, y, xx] = 255 - z[0, :, y, xx]
             assert not torch.equal(model(z)[0, 0, :, i, j], base), f"({y}, {xx}) is not seen from ({i}, {j})"
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_diagonal_bilstm_has_no_blind_spot(quantized):
+    """The right-to-left LSTM, shifted down a row, brings the far right of the rows above (section 3.2),
+    which the Row LSTM's triangle misses; and it brings nothing of the current row or below (the future)."""
+    h, w, i, j = 8, 14, 5, 1
+    far = [(i - 1, w - 1), (i - 3, w - 2)]  # right of the stem's window and of the Row LSTM's triangle
+    for arch, sees in (("diagbilstm", True), ("rowlstm", False)):
+        torch.manual_seed(0)
+        config = (DiagonalBiLSTMConfig if arch == "diagbilstm" else RowLSTMConfig)(hidden=36, blocks=2, first_kernel=3)
+        model = MODELS[arch](config)
+        x = torch.randint(0, 256, (1, 3, h, w)).float()
+        if quantized:
+            model.calibrate([x])
+        with torch.no_grad():
+            base = model(x)[0, :, :, i, j]
+            for y, xx in far:
+                z = x.clone()
+                z[0, 0, y, xx] = 255 - z[0, 0, y, xx]  # R, which G and B of that pixel see
+                assert (not torch.equal(model(z)[0, :, :, i, j], base)) == sees, (arch, y, xx)
