@@ -269,7 +269,8 @@ def decompress_pixels(data: bytes, device: str = "cpu", models: str | registry.M
 
 
 def compress(image: Image.Image | np.ndarray, model: str | None = None, **options) -> bytes:
-    """A PIL image of any supported mode (pixzip.modes) or an (H, W[, C]) uint8 array -> .pxz bytes."""
+    """A PIL image of any supported mode (pixzip.modes), a pixzip.widepng.WideImage (16-bit colour) or an
+    (H, W[, C]) uint8 array -> .pxz bytes."""
     if isinstance(image, np.ndarray):
         image = Image.fromarray(image)
     return compress_planes(modes.split(image), model, **options)[0]
@@ -277,5 +278,6 @@ def compress(image: Image.Image | np.ndarray, model: str | None = None, **option
 
 def decompress(data: bytes, **options) -> Image.Image:
     """.pxz bytes -> the original image, pixel for pixel, in its mode, with its metadata in .info
-    (pixzip.modes.png_bytes writes it back out)."""
+    (pixzip.modes.png_bytes writes it back out): a PIL image, or a pixzip.widepng.WideImage for 16-bit
+    colour and grey + alpha (LA;16, RGB;16, RGBA;16), which Pillow cannot hold."""
     return modes.join(decompress_planes(data, **options))

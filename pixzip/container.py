@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 MAGIC = b"\x89PXZ"
 VERSION = 2
 READABLE = (1, 2)
-MODE_CODES = {"L": 1, "RGB": 3, "1": 4, "LA": 5, "P": 6, "RGBA": 7, "I;16": 8}
+MODE_CODES = {"L": 1, "RGB": 3, "1": 4, "LA": 5, "P": 6, "RGBA": 7, "I;16": 8, "LA;16": 9, "RGB;16": 10, "RGBA;16": 11}
 MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 PLANE_CODES = {"L": 1, "RGB": 3}
 PLANE_NAMES = {v: k for k, v in PLANE_CODES.items()}

@@ -6,6 +6,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image
 
+from . import widepng
+
 MODES = {"L": 1, "RGB": 3}  # the codec's plane modes and their channel counts
 IMAGE_SUFFIXES = {".png", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".webp", ".gif", ".jpg", ".jpeg"}
 
@@ -26,17 +28,14 @@ def to_pixels(image: Image.Image) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(pixels), image.mode
 
 
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-def load_image(source: Path | BinaryIO) -> tuple[Image.Image, str]:
-    """An image file (a path or an open binary file) -> (the loaded PIL image, its file format). Errors
-    do not repeat the file's name: the caller says which file it was."""
+def load_image(source: Path | BinaryIO) -> tuple["Image.Image | widepng.WideImage", str]:
+    """An image file (a path or an open binary file) -> (the loaded PIL image, or a WideImage for a
+    16-bit colour or grey + alpha PNG, and its file format). Errors do not repeat the file's name: the
+    caller says which file it was."""
     try:
-        head = _peek(source, 26)
-        if head[:8] == PNG_SIGNATURE and len(head) == 26 and head[24] == 16 and head[25] in (2, 4, 6):
-            raise ImageError("16-bit PNG with colour or alpha: Pillow reads it as 8 bits per channel, so "
-                             "pixzip cannot keep it losslessly yet (16-bit grayscale works)")
+        if widepng.is_wide_png(_peek(source, 26)):  # Pillow would read 8 of its 16 bits per channel
+            data = source.read() if hasattr(source, "read") else Path(source).read_bytes()
+            return widepng.read(data, 2 * Image.MAX_IMAGE_PIXELS), "PNG"
         with Image.open(source) as image:
             image.load()
             return image, image.format or ""

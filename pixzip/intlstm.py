@@ -20,12 +20,10 @@ import torch
 
 from . import kernels
 from .intnet import BoundNetwork, IntegerPixelCNN, Layer, export_arrays as conv_arrays, layer_names
-from .pixelrnn import (CELL_BITS, CELL_MAX, GATE_BITS, GATE_MAX, GATE_STEP, DiagonalBiLSTMLayer, RowLSTM, gate_tables,
-                       input_mask)
+from .pixelrnn import GATE_MAX, DiagonalBiLSTMLayer, RowLSTM, gate_tables, input_mask
 from .pixelcnn import ACT_MAX
 from .schedule import Layout
 
-GATE_STEP_BITS = GATE_STEP.bit_length() - 1
 
 
 def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
@@ -91,24 +89,6 @@ class Recurrence:
     cell: torch.Tensor  # int32
 
 
-def lstm_cell(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor, shift: int, c_prev: torch.Tensor,
-              sigmoid_table: torch.Tensor, tanh_table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The integer LSTM cell (pixzip.pixelrnn, quantization-aware mode): acc (N, 4n) int32 gate
-    accumulators, gate-major (i, f, o, g), with their requantization; c_prev (N, n) -> (h (N, n) int8,
-    c (N, n) int64). int64 arithmetic, rounding by shifts (floor of x + 1/2), tables for sigmoid and tanh."""
-    z = ((acc.long() * multiplier + offset) >> shift).clamp_(-GATE_MAX, GATE_MAX) + GATE_MAX
-    z = z.view(len(acc), 4, -1)  # table indices of the gate inputs (N, 4, n)
-    i, f, o = (sigmoid_table[z[:, q]] for q in range(3))
-    g = tanh_table[z[:, 3]]
-    product_shift = 2 * GATE_BITS - CELL_BITS  # i g is in units of 2^-30, c in 2^-CELL_BITS
-    c = (((f * c_prev.long() + (1 << (GATE_BITS - 1))) >> GATE_BITS)
-         + ((i * g + (1 << (product_shift - 1))) >> product_shift)).clamp_(-CELL_MAX, CELL_MAX)
-    index_shift = CELL_BITS - GATE_STEP_BITS  # c in units of 1/GATE_STEP indexes the tanh table
-    t = tanh_table[((c + (1 << (index_shift - 1))) >> index_shift).clamp_(-GATE_MAX, GATE_MAX) + GATE_MAX]
-    h = (o * t * ACT_MAX + (1 << (2 * GATE_BITS - 1))) >> (2 * GATE_BITS)
-    return h.to(torch.int8), c
-
-
 class BoundRowLSTM(BoundNetwork):
     """The integer Row LSTM with buffers for one layout on one device. Besides the PixelCNN's buffers
     (relu_h[b] is the relu of the stream entering LSTM layer b), each layer's h (P, F) int8 and c (P, F)
@@ -159,10 +139,10 @@ class BoundRowLSTM(BoundNetwork):
         a = torch.cat([kernels.gather(self.relu_h[b], pos, rec.input_taps),
                        kernels.gather(rec.hidden, pos, rec.state_taps)], dim=1)  # (N, K) int8
         c_prev = rec.cell[pos + rec.cell_tap, cols]
-        h, c = lstm_cell(self._matmul(a, rq.weight), rq.multiplier, rq.offset, rec.layer.shift, c_prev,
-                         self.sigmoid_table, self.tanh_table)
+        h, c = kernels.lstm_cell(self._matmul(a, rq.weight), rq.multiplier, rq.offset, rec.layer.shift, c_prev,
+                                 self.sigmoid_table, self.tanh_table)
         rec.hidden[pos, cols] = h
-        rec.cell[pos, cols] = c.to(torch.int32)
+        rec.cell[pos, cols] = c
         return h
 
     def _tile_coordinates(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

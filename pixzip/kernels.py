@@ -10,6 +10,10 @@ import numpy as np
 import torch
 
 ACT_MAX = 127
+# The LSTM cell's fixed point (pixzip.pixelrnn): gates in units of 2^-GATE_BITS, the cell in 2^-CELL_BITS.
+GATE_BITS, CELL_BITS, CELL_MAX = 15, 12, 16 << 12
+PRODUCT_SHIFT = 2 * GATE_BITS - CELL_BITS  # i g (units of 2^-30) -> the cell's units
+INDEX_SHIFT = CELL_BITS - 5  # the cell -> the tanh table's index, in units of 1/32
 USE_NUMBA = True  # tests switch this off to check the torch versions against the numba ones
 
 
@@ -78,3 +82,49 @@ def scatter_relu(values: torch.Tensor, pos: torch.Tensor, buffer: torch.Tensor, 
         _scatter_relu(values.numpy(), pos.numpy(), col, buffer.numpy())
     else:
         buffer[pos, col : col + values.shape[1]] = values.clamp(min=0)
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def _lstm_cell(acc, multiplier, offset, shift, c_prev, sigmoid, tanh, h_out, c_out):  # pragma: no cover
+    n = c_prev.shape[1]
+    top = (len(sigmoid) - 1) // 2  # GATE_MAX: tables run over -top .. top
+    half_f = np.int64(1) << (GATE_BITS - 1)
+    half_p = np.int64(1) << (PRODUCT_SHIFT - 1)
+    half_i = np.int64(1) << (INDEX_SHIFT - 1)
+    half_h = np.int64(1) << (2 * GATE_BITS - 1)
+    for r in numba.prange(acc.shape[0]):
+        for k in range(n):
+            zi = min(max((np.int64(acc[r, k]) * multiplier[k] + offset[k]) >> shift, -top), top) + top
+            zf = min(max((np.int64(acc[r, n + k]) * multiplier[n + k] + offset[n + k]) >> shift, -top), top) + top
+            zo = min(max((np.int64(acc[r, 2 * n + k]) * multiplier[2 * n + k] + offset[2 * n + k]) >> shift, -top), top) + top
+            zg = min(max((np.int64(acc[r, 3 * n + k]) * multiplier[3 * n + k] + offset[3 * n + k]) >> shift, -top), top) + top
+            c = (((sigmoid[zf] * np.int64(c_prev[r, k]) + half_f) >> GATE_BITS)
+                 + ((sigmoid[zi] * tanh[zg] + half_p) >> PRODUCT_SHIFT))
+            c = min(max(c, -CELL_MAX), CELL_MAX)
+            t = tanh[min(max((c + half_i) >> INDEX_SHIFT, -top), top) + top]
+            h_out[r, k] = (sigmoid[zo] * t * ACT_MAX + half_h) >> (2 * GATE_BITS)
+            c_out[r, k] = c
+
+
+def lstm_cell(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor, shift: int, c_prev: torch.Tensor,
+              sigmoid_table: torch.Tensor, tanh_table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The integer LSTM cell (pixzip.pixelrnn's quantization-aware arithmetic): acc (N, 4n) int32 gate
+    accumulators, gate-major (i, f, o, g), rescaled like `requant` to table indices (units of 1/GATE_STEP,
+    clamped); c_prev (N, n) int32 the previous cell -> (h (N, n) int8, c (N, n) int32). Rounding is by
+    shifts (floor of x + 1/2); sigmoid and tanh come from the int64 tables (units of 2^-GATE_BITS)."""
+    n = c_prev.shape[1]
+    if _numba(acc):
+        h, c = torch.empty(len(acc), n, dtype=torch.int8), torch.empty(len(acc), n, dtype=torch.int32)
+        _lstm_cell(acc.numpy(), multiplier.numpy(), offset.numpy(), shift, c_prev.contiguous().numpy(),
+                   sigmoid_table.numpy(), tanh_table.numpy(), h.numpy(), c.numpy())
+        return h, c
+    top = (len(sigmoid_table) - 1) // 2
+    z = ((acc.long() * multiplier + offset) >> shift).clamp_(-top, top) + top
+    z = z.view(len(acc), 4, n)
+    i, f, o = (sigmoid_table[z[:, q]] for q in range(3))
+    g = tanh_table[z[:, 3]]
+    c = (((f * c_prev.long() + (1 << (GATE_BITS - 1))) >> GATE_BITS)
+         + ((i * g + (1 << (PRODUCT_SHIFT - 1))) >> PRODUCT_SHIFT)).clamp_(-CELL_MAX, CELL_MAX)
+    t = tanh_table[((c + (1 << (INDEX_SHIFT - 1))) >> INDEX_SHIFT).clamp_(-top, top) + top]
+    h = (o * t * ACT_MAX + (1 << (2 * GATE_BITS - 1))) >> (2 * GATE_BITS)
+    return h.to(torch.int8), c.to(torch.int32)

@@ -12,6 +12,9 @@ Every supported image mode maps onto them exactly:
     RGB     RGB                                      RGB
     RGBA    RGB, then alpha as an L plane            RGBA
     I;16    high bytes, then low bytes, as L planes  I;16 (16-bit grayscale)
+    LA;16   grey high, low, alpha high, low: L       16-bit grey + alpha PNG  (pixzip.widepng)
+    RGB;16  high bytes as RGB, then low bytes        48-bit PNG
+    RGBA;16 RGB high, RGB low, alpha high, low       64-bit PNG
 
 Metadata kept byte for byte and restored on decompression: the ICC profile, EXIF, PNG text chunks, the
 transparency colour of L/RGB images and the palette of P images.
@@ -22,10 +25,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from . import widepng
 from .image import ImageError
+from .widepng import CHANNELS, WideImage
 
 PLANES_OF = {"1": ["L"], "L": ["L"], "LA": ["L", "L"], "P": ["L"], "RGB": ["RGB"], "RGBA": ["RGB", "L"],
-             "I;16": ["L", "L"]}
+             "I;16": ["L", "L"], "LA;16": ["L"] * 4, "RGB;16": ["RGB"] * 2, "RGBA;16": ["RGB", "RGB", "L", "L"]}
 LOSSY_FORMATS = {"JPEG", "MPO"}  # decoded pixels are kept, not the file's bytes
 
 
@@ -48,6 +53,8 @@ def split(image: Image.Image) -> Planes:
     """A loaded PIL image -> its planes and metadata; ImageError for what cannot be coded exactly."""
     if image.width == 0 or image.height == 0:
         raise ImageError("the image is empty (zero width or height)")
+    if isinstance(image, WideImage):
+        return Planes(image.mode, _wide_planes(image), metadata(image, image.mode))
     mode = image.mode
     if mode in ("I;16L", "I;16B", "I;16N"):
         mode = "I;16"
@@ -75,6 +82,23 @@ def split(image: Image.Image) -> Planes:
     return Planes(mode, planes, metadata(image, mode))
 
 
+def _wide_planes(image: WideImage) -> list[np.ndarray]:
+    """16-bit channels -> high and low bytes: colour (high, low), then alpha (high, low)."""
+    a = image.pixels
+    colour = 1 if image.mode == "LA;16" else 3
+    hi, lo = (a >> 8).astype(np.uint8), (a & 0xFF).astype(np.uint8)
+    planes = [np.ascontiguousarray(hi[:, :, :colour]), np.ascontiguousarray(lo[:, :, :colour])]
+    if a.shape[2] > colour:
+        planes += [np.ascontiguousarray(hi[:, :, colour:]), np.ascontiguousarray(lo[:, :, colour:])]
+    return planes
+
+
+def _join_wide(p: Planes) -> WideImage:
+    hi = np.concatenate(p.planes[0::2], axis=2).astype(np.uint16)  # colour high, then alpha high
+    lo = np.concatenate(p.planes[1::2], axis=2).astype(np.uint16)
+    return WideImage(p.mode, (hi << 8) | lo)
+
+
 def metadata(image: Image.Image, mode: str) -> dict[str, bytes]:
     meta = {}
     if image.info.get("icc_profile"):
@@ -97,7 +121,9 @@ def metadata(image: Image.Image, mode: str) -> dict[str, bytes]:
 def join(p: Planes) -> Image.Image:
     """Planes and metadata -> the PIL image they came from, with its metadata in .info."""
     a = [plane[:, :, 0] if plane.shape[2] == 1 else plane for plane in p.planes]
-    if p.mode == "1":
+    if p.mode in CHANNELS:
+        image = _join_wide(p)
+    elif p.mode == "1":
         image = Image.fromarray(a[0] > 127)
     elif p.mode in ("L", "P"):
         h, w = a[0].shape
@@ -124,6 +150,8 @@ def join(p: Planes) -> Image.Image:
             tuple(t) if isinstance(t, list) else t)
     if "text" in m:
         image.info["pixzip_text"] = json.loads(m["text"])
+        if isinstance(image, WideImage):
+            image.text = image.info["pixzip_text"]
     return image
 
 
@@ -131,6 +159,8 @@ def png_bytes(image: Image.Image) -> bytes:
     """The image as PNG with its ICC profile, EXIF, text chunks and transparency (from join)."""
     import io
 
+    if isinstance(image, WideImage):
+        return widepng.write(image)
     options = {}
     if "icc_profile" in image.info:
         options["icc_profile"] = image.info["icc_profile"]

@@ -47,13 +47,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import from_dict
+from .kernels import CELL_BITS, CELL_MAX, GATE_BITS, INDEX_SHIFT
 from .pixelcnn import ACT_MAX, PixelCNN, PixelCNNConfig, round_ste, requant_multiplier
 
 GATE_STEP = 32  # gate inputs are integers in units of 1/32 ...
 GATE_MAX = 256  # ... clamped to +-8, where sigmoid and tanh are flat to 2^-12
-GATE_BITS = 15  # sigmoid and tanh values in units of 2^-15
-CELL_BITS = 12  # the cell state in units of 2^-12 ...
-CELL_MAX = 16 << CELL_BITS  # ... clamped to +-16
+# sigmoid and tanh values are in units of 2^-GATE_BITS (15); the cell state in units of 2^-CELL_BITS (12),
+# clamped to +-16 (CELL_MAX); the integer cell is pixzip.kernels.lstm_cell, which indexes tanh by the cell
+# in units of 1/GATE_STEP
+assert GATE_STEP == 2 ** (CELL_BITS - INDEX_SHIFT)
 HIDDEN_SCALE = 1 / ACT_MAX  # h in [-1, 1] is int8 in units of 1/127
 
 

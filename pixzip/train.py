@@ -22,6 +22,7 @@ from .pixelcnn import PixelCNN, PixelCNNConfig
 from .pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMConfig, RowLSTM, RowLSTMConfig
 from .predictor import image_residuals
 from .image import IMAGE_SUFFIXES, load_image, to_pixels
+from .widepng import WideImage
 
 
 MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM, "diagbilstm": DiagonalBiLSTM}  # architecture name -> trainable float model
@@ -66,6 +67,8 @@ def load_dataset(folder: Path, channels: int, min_size: int) -> list[torch.Tenso
     for p in paths:
         try:
             image, _ = load_image(p)
+            if isinstance(image, WideImage):
+                image = image.colours_8bit()
             if image.mode not in ("L", "RGB"):  # training sees colours; alpha, palettes, 16 bits are dropped
                 image = image.convert("RGB")
             pixels, mode = to_pixels(image)

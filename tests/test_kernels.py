@@ -92,3 +92,21 @@ def test_portable_path_gives_the_same_bytes(rgb_model, monkeypatch):
         assert codec.compress_pixels(pixels, "RGB", rgb_model, tile=16)[0] == fast
         np.testing.assert_array_equal(codec.decompress_pixels(fast, models=rgb_model)[0], pixels)
         monkeypatch.setattr(kernels, "USE_NUMBA", True)
+
+
+def test_lstm_cell_numba_matches_torch(monkeypatch):
+    """The fused LSTM cell equals its torch formulation, saturated gates and clamped cells included."""
+    from pixzip.pixelrnn import gate_tables
+
+    gen = torch.Generator().manual_seed(3)
+    sigmoid, tanh = (torch.from_numpy(t) for t in gate_tables())
+    acc = torch.randint(-2**23, 2**23, (200, 4 * 6), generator=gen, dtype=torch.int32)
+    multiplier = torch.randint(1, 2**12, (24,), generator=gen)
+    offset = torch.randint(-2**30, 2**30, (24,), generator=gen)
+    c_prev = torch.randint(-(16 << 12), (16 << 12) + 1, (200, 6), generator=gen, dtype=torch.int32)
+    h, c = kernels.lstm_cell(acc, multiplier, offset, 24, c_prev, sigmoid, tanh)
+    assert h.dtype == torch.int8 and c.dtype == torch.int32
+    assert h.abs().max() == 127 and c.abs().max() == 16 << 12  # the extremes are reached
+    monkeypatch.setattr(kernels, "USE_NUMBA", False)
+    h2, c2 = kernels.lstm_cell(acc, multiplier, offset, 24, c_prev, sigmoid, tanh)
+    assert torch.equal(h, h2) and torch.equal(c, c2)

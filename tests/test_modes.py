@@ -109,23 +109,77 @@ def test_other_formats_and_lossy_input(env, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "in.jpg.png")), decoded)
 
 
-def png_16bit_rgb(width=4, height=3) -> bytes:
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    rows = b"".join(b"\0" + bytes(range(width * 6)) for _ in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+def chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def chunks(data: bytes) -> dict[bytes, list[bytes]]:
+    """A PNG's chunks by type (a parser independent of pixzip's)."""
+    found, k = {}, 8
+    while k < len(data):
+        (length,), kind = struct.unpack(">I", data[k : k + 4]), data[k + 4 : k + 8]
+        found.setdefault(kind, []).append(data[k + 8 : k + 8 + length])
+        k += 12 + length
+    return found
+
+
+def wide_png(channels: int, interlace: bool = False, transparent=None, height=9, width=13) -> tuple[bytes, np.ndarray]:
+    """A 16-bit PNG (2: grey + alpha, 3: RGB, 4: RGBA) with every kind of metadata -> (bytes, pixels)."""
+    import png
+
+    rng = np.random.default_rng(channels)
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = (x * 3000 + y * 1500)[:, :, None] + rng.integers(0, 4000, (height, width, channels))
+    pixels = np.clip(pixels, 0, 65535).astype(np.uint16)
+    buf = io.BytesIO()
+    png.Writer(width, height, greyscale=channels < 3, alpha=channels in (2, 4), bitdepth=16, interlace=interlace,
+               transparent=transparent).write_array(buf, pixels.reshape(-1).tolist())
+    data = buf.getvalue()
+    exif = Image.Exif()
+    exif[0x010F] = "pixzip camera"
+    meta = (chunk(b"iCCP", b"icc\0\0" + zlib.compress(ICC)) + chunk(b"eXIf", exif.tobytes())
+            + chunk(b"tEXt", b"Title\0a test image") + chunk(b"zTXt", b"Note\0\0" + zlib.compress(b"zipped"))
+            + chunk(b"iTXt", b"Comment\0\0\0\0\0" + "unicode \u00e9\u00e8".encode()))
+    return data[:33] + meta + data[33:], pixels
+
+
+@pytest.mark.parametrize("channels, interlace, transparent", [(3, False, None), (4, False, None), (2, False, None),
+                                                               (3, True, (1000, 2000, 3000))])
+def test_16_bit_colour_and_alpha_png_roundtrip(env, tmp_path, channels, interlace, transparent):
+    """48- and 64-bit RGB(A) and 32-bit grey + alpha PNGs, which Pillow would cut to 8 bits per channel,
+    come back with all 16 bits, their mode and their metadata."""
+    import png
+
+    data, pixels = wide_png(channels, interlace, transparent)
+    (tmp_path / "in.png").write_bytes(data)
+    r = CliRunner().invoke(main, ["compress", str(tmp_path / "in.png"), "--model", str(env.path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert f'"{ {2: "LA", 3: "RGB", 4: "RGBA"}[channels]};16"' in r.output
+    r = CliRunner().invoke(main, ["decompress", str(tmp_path / "in.png.pxz"), "-o", str(tmp_path / "out.png")])
+    assert r.exit_code == 0, r.output
+    out = (tmp_path / "out.png").read_bytes()
+    width, height, rows, info = png.Reader(bytes=out).read()
+    assert info["bitdepth"] == 16 and info["planes"] == channels and info.get("transparent") == transparent
+    np.testing.assert_array_equal(np.vstack([np.asarray(row) for row in rows]).reshape(pixels.shape), pixels)
+    found = chunks(out)
+    assert zlib.decompress(found[b"iCCP"][0].partition(b"\0")[2][1:]) == ICC
+    assert found[b"eXIf"][0] == chunks(data)[b"eXIf"][0]
+    texts = {body.partition(b"\0")[0]: body.rpartition(b"\0")[2] for body in found[b"iTXt"]}
+    assert texts == {b"Title": b"a test image", b"Note": b"zipped", b"Comment": "unicode \u00e9\u00e8".encode()}
 
 
 def test_refused_before_anything_is_written(env, tmp_path, monkeypatch):
-    cases = {"deep.png": png_16bit_rgb(), "cmyk.tif": None, "big.png": None, "empty.png": b""}
+    wide = wide_png(3, height=60, width=50)[0]
+    cases = {"deep-cut.png": wide[: len(wide) // 2], "deep-big.png": wide, "cmyk.tif": None, "big.png": None,
+             "empty.png": b""}
     Image.new("CMYK", (5, 4)).save(tmp_path / "cmyk.tif")
     Image.new("L", (60, 50)).save(tmp_path / "big.png")
     for name, data in cases.items():
         if data is not None:
             (tmp_path / name).write_bytes(data)
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 60 x 50 is then a decompression bomb
-    expect = {"deep.png": "16-bit PNG with colour", "cmyk.tif": "mode CMYK is not supported",
+    expect = {"deep-cut.png": "not a readable image", "deep-big.png": "decompression bomb",
+              "cmyk.tif": "mode CMYK is not supported",
               "big.png": "decompression bomb", "empty.png": "not a readable image"}
     for name, message in expect.items():
         r = CliRunner().invoke(main, ["compress", str(tmp_path / name), "--model", str(env.path)])

@@ -2,6 +2,9 @@
 rows of docs/models.md's "what training compute buys" table. Run from the repository root:
 
     python train/eval_snapshots.py runs/snapshots/*.pt
+    python train/eval_snapshots.py --float runs/rowlstm/checkpoint.pt   # a quantized checkpoint's float model
+
+(--float evaluates a quantization-aware checkpoint's weights as the float model, scales switched off.)
 """
 import sys
 from pathlib import Path
@@ -16,12 +19,15 @@ VAL = Path("../shared/data/val")
 
 if __name__ == "__main__":
     val = load_dataset(VAL, 3, 48)
-    for path in sys.argv[1:]:
+    as_float = "--float" in sys.argv
+    for path in [a for a in sys.argv[1:] if a != "--float"]:
         model, state = load_checkpoint(Path(path))
+        if as_float:
+            model.scales.zero_()
         total = count = 0.0
         with torch.no_grad():
             for im in val:
-                total += float(nll_bits(model, im[None])) * im.numel()
+                total += float(nll_bits(model, im[None].float(), model.config.predictor)) * im.numel()
                 count += im.numel()
         pixels = state["step"] * state["train"]["batch"] * state["train"]["crop"] ** 2
         print(f"| {state['step']} | {pixels / 1e6:.0f} | {state['seconds'] / 60:.0f} | "
