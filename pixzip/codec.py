@@ -17,6 +17,7 @@ from PIL import Image
 from . import coder, container, modes, registry, softmax
 from .container import FormatError, Header
 from .intnet import BoundNetwork
+from .intscale import IntegerMultiScale, is_known, known_values, mosaic, small_side, small_tile
 from .image import MODES, checksum
 from .schedule import Layout, Tile, tiles, wavefront
 
@@ -94,14 +95,44 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
                   trace: list | None = None, costs: np.ndarray | None = None) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives the (N, 256) frequency arrays
     in stream order, for tests that compare them with the decoder's; costs, an (H, W) float array, receives
-    each pixel's ideal cost in bits (all its channels)."""
+    each pixel's ideal cost in bits (all its channels). A multi-scale model codes the tiles' small images
+    first, then the rest, into the same stream (pixzip.intscale)."""
     net, dev = model.network, torch.device(device)
-    height, width = pixels.shape[:2]
     coded = _coded_channels(model, mode)
-    enc, ideal, done = coder.Encoder(), 0.0, 0
+    enc = coder.Encoder()
+    if not isinstance(net, IntegerMultiScale):
+        ideal = _encode_stage(enc, pixels, net, coded, tile, chunk, dev, progress, trace, costs)
+        return enc.finish(), ideal
+    small = mosaic(pixels, tile)
+    first, second = _stage_progress(progress, small, pixels)
+    small_costs = np.zeros(small.shape[:2]) if costs is not None else None
+    ideal = _encode_stage(enc, small, net.small, coded, small_tile(tile), chunk, dev, first, trace, small_costs)
+    if costs is not None:
+        costs += known_values(small_costs[:, :, None], tile, *pixels.shape[:2])[:, :, 0]
+    ideal += _encode_stage(enc, pixels, net.full, coded, tile, chunk, dev, second, trace, costs, small)
+    return enc.finish(), ideal
+
+
+def _stage_progress(progress: Progress | None, small: np.ndarray, pixels: np.ndarray) -> tuple:
+    """Progress of a multi-scale model's two stages as progress over both (the small image first)."""
+    if progress is None:
+        return None, None
+    n_small, n = small.shape[0] * small.shape[1], pixels.shape[0] * pixels.shape[1]
+    return (lambda done, _: progress(done, n_small + n)), (lambda done, _: progress(n_small + done, n_small + n))
+
+
+def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int], tile: int, chunk: int,
+                  dev: torch.device, progress: Progress | None, trace: list | None, costs: np.ndarray | None,
+                  small: np.ndarray | None = None) -> float:
+    """One network's pass over an image into the coder -> ideal bits. With `small` (the mosaic of the
+    tiles' small images), net is a conditional network and the pixels the small images hold are skipped."""
+    height, width = pixels.shape[:2]
+    ideal, done = 0.0, 0
     for ch in _chunks(height, width, tile, chunk):
         layout = Layout(tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=False)
+        if small is not None:
+            bn.condition(ch, small)
         schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
         pos, rc = torch.from_numpy(schedule.flat).to(dev), schedule.pixels
         values = _network_values(pixels, rc, net.config.channels).to(dev)  # (N, C)
@@ -112,20 +143,21 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
             bn.write_pixels(g, pos, values[:, g], preds[g])
         h = bn.stream(pos, ENCODE_BATCH)  # (N, F) int8
         symbols = torch.stack([(values[:, g] - preds[g]) % 256 for g in coded]).cpu().numpy()  # (G, N)
-        for batch in _stream_batches(bn, h, symbols, rc, schedule.bounds, coded):
+        skip = is_known(rc[:, 0], rc[:, 1], tile) if small is not None else None
+        for batch in _stream_batches(bn, h, symbols, rc, schedule.bounds, coded, skip):
             ideal += _push(enc, *batch, trace, costs)
         done += len(pos)
         if progress:
             progress(done, height * width)
-    return enc.finish(), ideal
+    return ideal
 
 
 def _stream_batches(bn: BoundNetwork, h: torch.Tensor, symbols: np.ndarray, pixels: np.ndarray,
-                    bounds: np.ndarray, coded: list[int]):
+                    bounds: np.ndarray, coded: list[int], skip: np.ndarray | None = None):
     """The encoder's symbols in stream order, in batches of whole steps of about FREQ_BATCH positions:
     yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). h (N, F) is the
     stream of the chunk's positions in step order, symbols (G, N) the residuals of the coded channels,
-    bounds the schedule's step boundaries."""
+    bounds the schedule's step boundaries, skip (N,) the positions not coded (known already)."""
     net = bn.net
     step_sizes = np.diff(bounds)
     first = 0
@@ -134,6 +166,8 @@ def _stream_batches(bn: BoundNetwork, h: torch.Tensor, symbols: np.ndarray, pixe
         a, b = int(bounds[first]), int(bounds[last])
         o = bn.head(h[a:b]).cpu().numpy()  # (n, F)
         order = _stream_order(step_sizes[first:last], len(coded))  # (G * n,) into (G, n)
+        if skip is not None:
+            order = order[~skip[a + order % (b - a)]]
         position, group = order % (b - a), order // (b - a)
         freqs = softmax.frequencies(o[position], np.asarray(coded)[group], net.out_weight, net.out_bias,
                                     net.table)
@@ -157,17 +191,34 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
                   progress: Progress | None = None, trace: list | None = None) -> np.ndarray:
     """Payload -> (H, W, C) uint8, one wavefront line at a time. trace: as for encode_pixels."""
     net, dev = model.network, torch.device(device)
-    mode = header.mode
-    coded = _coded_channels(model, mode)
-    out = np.zeros((header.height, header.width, MODES[mode]), dtype=np.uint8)
-    dec, done = coder.Decoder(payload), 0
-    for ch in _chunks(header.height, header.width, header.tile, header.chunk):
-        layout = Layout(header.tile, net.reach, len(ch))
+    coded = _coded_channels(model, header.mode)
+    dec = coder.Decoder(payload)
+    shape = (header.height, header.width, MODES[header.mode])
+    if not isinstance(net, IntegerMultiScale):
+        return _decode_stage(dec, shape, net, coded, header.tile, header.chunk, dev, progress, trace)
+    small_shape = (small_side(header.height, header.tile), small_side(header.width, header.tile), shape[2])
+    first, second = _stage_progress(progress, np.empty(small_shape[:2]), np.empty(shape[:2]))
+    small = _decode_stage(dec, small_shape, net.small, coded, small_tile(header.tile), header.chunk, dev, first, trace)
+    return _decode_stage(dec, shape, net.full, coded, header.tile, header.chunk, dev, second, trace, small)
+
+
+def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile: int, chunk: int, dev: torch.device,
+                  progress: Progress | None, trace: list | None, small: np.ndarray | None = None) -> np.ndarray:
+    """One network's pass: decode an (H, W, C) image from the coder (see _encode_stage)."""
+    height, width, channels = shape
+    out = np.zeros(shape, dtype=np.uint8)
+    known = known_values(small, tile, height, width) if small is not None else None
+    done = 0
+    for ch in _chunks(height, width, tile, chunk):
+        layout = Layout(tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=True)
+        if small is not None:
+            bn.condition(ch, small)
         schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
         for k in range(schedule.steps):
             flat, rc = schedule.flat[schedule.step(k)], schedule.pixels[schedule.step(k)]
             pos = torch.from_numpy(flat).to(dev)
+            skip = is_known(rc[:, 0], rc[:, 1], tile) if small is not None else np.zeros(len(rc), dtype=bool)
             bn.prepare_step(pos)
             st = bn.state(len(pos))
             medians = bn.medians(pos)
@@ -176,19 +227,23 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
                 if g not in coded:
                     continue
                 bn.head(st["h"], g, out=st["o"][:, bn.cols[g]])
-                o = st["o"].cpu().numpy()
-                f = softmax.frequencies(o, np.full(len(o), g), net.out_weight, net.out_bias, net.table)
-                if trace is not None:
-                    trace.append(f)
-                r = torch.from_numpy(dec.pop(f)).to(dev)
                 pred = bn.prediction(g, pos, medians)
-                value = (r + pred) % 256
-                for c in (range(net.config.channels) if mode == "L" else [g]):  # grey: G = B = R
+                value = torch.from_numpy(known[rc[:, 0], rc[:, 1], g].astype(np.int32)).to(dev) if small is not None \
+                    else torch.zeros(len(pos), dtype=torch.int32, device=dev)
+                if not skip.all():
+                    o = st["o"][torch.from_numpy(~skip).to(dev)].cpu().numpy()
+                    f = softmax.frequencies(o, np.full(len(o), g), net.out_weight, net.out_bias, net.table)
+                    if trace is not None:
+                        trace.append(f)
+                    r = torch.from_numpy(dec.pop(f)).to(dev)
+                    coded_here = torch.from_numpy(~skip).to(dev)
+                    value[coded_here] = ((r + pred[coded_here]) % 256).to(value.dtype)
+                for c in (range(net.config.channels) if channels == 1 else [g]):  # grey: G = B = R
                     bn.write_pixels(c, pos, value, pred if c == g else bn.prediction(c, pos, medians))
                 out[rc[:, 0], rc[:, 1], g] = value.cpu().numpy()
             done += len(flat)
             if progress:
-                progress(done, header.height * header.width)
+                progress(done, height * width)
     return out
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from . import kernels
-from .intnet import BoundNetwork, IntegerPixelCNN, Layer, export_arrays as conv_arrays, layer_names
+from .intnet import BoundNetwork, IntegerPixelCNN, Layer, export_arrays as pixelcnn_arrays, layer_names
 from .pixelrnn import GATE_MAX, DiagonalBiLSTMLayer, RowLSTM, gate_tables, input_mask
 from .pixelcnn import ACT_MAX
 from .schedule import Layout
@@ -31,7 +31,7 @@ def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
     output; per block b and recurrence DIRECTION (lstm for the Row LSTM, l2r and r2l for the Diagonal
     BiLSTM) `DIRECTION{b}.input_weight` (4F, F, k_in), `.state_weight` (4F, F, k_state), `.bias`,
     `.multiplier`, `.shift`; and the gate tables."""
-    arrays = conv_arrays(model, inner=False)
+    arrays = pixelcnn_arrays(model, inner=False)
     s_h = float(model.scales[0])
     with torch.no_grad():
         for b, layer in enumerate(model.inner):

@@ -44,6 +44,18 @@ def export_arrays(model: PixelCNN, inner: bool = True) -> dict[str, np.ndarray]:
         if inner:
             convs[f"inner{b}"] = (model.inner[b], s_h, s[1 + b])
         convs[f"outer{b}"] = (model.outer[b], s[1 + b], s_h)
+    arrays = conv_arrays(convs)
+    with torch.no_grad():
+        w, b, k = model.out.logit_params(s_o)
+        arrays["out.weight"], arrays["out.bias"] = w.long().cpu().numpy(), b.long().cpu().numpy()
+        arrays["out.shift"] = np.array(k, dtype=np.int64)
+    arrays["exp_table"] = exp_table(k)
+    return arrays
+
+
+def conv_arrays(convs: dict) -> dict[str, np.ndarray]:
+    """name -> (MaskedConv, input scale, output scale) to the layers' integer arrays: weight (out, in, k, k),
+    bias (out,), multiplier (out,), shift ()."""
     arrays = {}
     with torch.no_grad():
         for name, (conv, s_in, s_out) in convs.items():
@@ -52,10 +64,6 @@ def export_arrays(model: PixelCNN, inner: bool = True) -> dict[str, np.ndarray]:
             arrays[f"{name}.bias"] = b.long().cpu().numpy()
             arrays[f"{name}.multiplier"] = m.cpu().numpy()
             arrays[f"{name}.shift"] = np.array(shift, dtype=np.int64)
-        w, b, k = model.out.logit_params(s_o)
-        arrays["out.weight"], arrays["out.bias"] = w.long().cpu().numpy(), b.long().cpu().numpy()
-        arrays["out.shift"] = np.array(k, dtype=np.int64)
-    arrays["exp_table"] = exp_table(k)
     return arrays
 
 
@@ -67,7 +75,8 @@ def _row_major(t: torch.Tensor) -> torch.Tensor:
     return t.clone(memory_format=torch.contiguous_format)
 
 
-LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "own"}
+LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "own", "proj": "none",
+               "cond_small": "none", "cond_full": "none"}
 
 
 @dataclass
@@ -237,10 +246,13 @@ class BoundNetwork:
             self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -ACT_MAX, ACT_MAX, out=h[sl])
         for b in range(self.net.config.blocks):
             for sl in parts:
+                self.add_condition(b, pos[sl], h[sl], None)
                 kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b])
             for sl in parts:
                 v = self._apply(f"inner{b}", self._gather(self.relu_h[b], pos[sl], "inner0"), None, 0, ACT_MAX)
                 self._apply(f"outer{b}", v, None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
+        for sl in parts:
+            self.add_condition(self.net.config.blocks, pos[sl], h[sl], None)
         return h
 
     def group_pass(self, g: int, pos: torch.Tensor, st: dict) -> None:
@@ -251,11 +263,17 @@ class BoundNetwork:
         h = st["h"]
         self._apply("first", self._gather(self.a0, pos, "first"), g, -ACT_MAX, ACT_MAX, out=h[:, cols])
         for b in range(self.net.config.blocks):
+            self.add_condition(b, pos, h[:, cols], g)
             kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start)
             v = st["v"][b]
             a = self._gather(self.relu_h[b], pos, "inner0")
             self._apply(f"inner{b}", a, g, 0, ACT_MAX, out=v[:, cols])
             self._apply(f"outer{b}", v, g, -ACT_MAX, ACT_MAX, residual=h[:, cols], out=h[:, cols])
+        self.add_condition(self.net.config.blocks, pos, h[:, cols], g)
+
+    def add_condition(self, k: int, pos: torch.Tensor, h: torch.Tensor, g: int | None) -> None:
+        """Add conditioning features into the stream h (N, F or F / C) at positions after the first layer
+        (k = 0) or block k - 1: nothing for an unconditional network (pixzip.intscale)."""
 
     def state(self, n: int) -> dict:
         """Fresh activations for one decoding step of n positions, zero where no group has written yet:

@@ -66,7 +66,8 @@ class PixelCNNConfig:
 
 def causal_mask(out_features: int, in_features: int, kernel: int, groups: int, mask: str) -> torch.Tensor:
     """(out, in, k, k) 0/1 mask. mask "A": centre tap sees earlier groups; "B": earlier and own group;
-    "own": centre tap sees only its own group and no other tap is used (the per-channel output layer)."""
+    "own": centre tap sees only its own group and no other tap is used (the per-channel output layer);
+    "none": every tap sees everything."""
     m = torch.zeros(out_features, in_features, kernel, kernel)
     c = kernel // 2
     g_out = torch.arange(out_features) // (out_features // groups)  # (out,)
@@ -74,6 +75,8 @@ def causal_mask(out_features: int, in_features: int, kernel: int, groups: int, m
     if mask == "own":
         m[:, :, c, c] = (g_in[None, :] == g_out[:, None]).float()
         return m
+    if mask == "none":  # an unmasked layer, reading only what is known in advance (pixzip.multiscale)
+        return torch.ones(out_features, in_features, kernel, kernel)
     m[:, :, :c, :] = 1  # rows above
     m[:, :, c, :c] = 1  # left in the same row
     allowed = g_in[None, :] < g_out[:, None] if mask == "A" else g_in[None, :] <= g_out[:, None]
@@ -171,18 +174,24 @@ class PixelCNN(nn.Module):
     def quantized(self) -> bool:
         return bool(self.scales[0] > 0)
 
-    def forward(self, x: torch.Tensor, stats: dict | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, stats: dict | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, C, H, W) integers 0..255 -> logits (B, C, 256, H, W) in nats.
 
-        stats: when given (float mode only), collects each activation's values to calibrate the scales."""
+        stats: when given (float mode only), collects each activation's values to calibrate the scales.
+        cond: features known in advance, added into the stream after the first layer and every block
+        (`add_condition`, pixzip.multiscale)."""
         b, c, hh, ww = x.shape
         a0 = self.network_inputs(x.float())  # (B, C * inputs_per_channel, H, W) integers -128..127
         if not self.quantized:
             h = self.first(a0 * INPUT_SCALE)
-            _collect(stats, "stream", h)
             for block in range(self.config.blocks):
-                h = h + self.block(block, F.relu(h), stats=stats)
+                if cond is not None:
+                    h = self.add_condition(block, h, cond)
                 _collect(stats, "stream", h)
+                h = h + self.block(block, F.relu(h), stats=stats)
+            if cond is not None:
+                h = self.add_condition(self.config.blocks, h, cond)
+            _collect(stats, "stream", h)
             o = F.relu(self.head(F.relu(h)))
             _collect(stats, "head", o)
             logits = self.out(o)
@@ -191,7 +200,11 @@ class PixelCNN(nn.Module):
             s_h, s_o = s[0], s[-1]
             h = self.first(a0, (INPUT_SCALE, s_h, -ACT_MAX, ACT_MAX))
             for block in range(self.config.blocks):
+                if cond is not None:
+                    h = self.add_condition(block, h, cond, s_h)
                 h = (h + self.block(block, F.relu(h), s)).clamp(-ACT_MAX, ACT_MAX)
+            if cond is not None:
+                h = self.add_condition(self.config.blocks, h, cond, s_h)
             o = self.head(F.relu(h), (s_h, s_o, 0, ACT_MAX))
             w_int, b_int, k = self.out.logit_params(s_o)
             logits = F.conv2d(o, w_int, b_int) * 2.0**-k
@@ -219,6 +232,9 @@ class PixelCNN(nn.Module):
             v = torch.cat([t.flatten() for t in values]).abs()
             v = v[torch.randperm(v.numel())[: 2_000_000]]
             tops[name] = max(float(torch.quantile(v, quantile)), 1e-6)
+        self._set_scales(tops)
+
+    def _set_scales(self, tops: dict[str, float]) -> None:
         self.scales.copy_(torch.tensor(self._scales(tops)))
 
     def _scales(self, tops: dict[str, float]) -> list[float]:

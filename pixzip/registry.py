@@ -17,7 +17,8 @@ from typing import Callable
 
 import numpy as np
 
-from . import intlstm, intnet
+from . import intlstm, intnet, intscale
+from .multiscale import MultiScaleConfig
 from .pixelcnn import PixelCNNConfig
 from .pixelrnn import DiagonalBiLSTMConfig, RowLSTMConfig
 
@@ -35,6 +36,7 @@ ARCHITECTURES = {
     "pixelcnn": Architecture(PixelCNNConfig, intnet.IntegerPixelCNN, intnet.export_arrays),
     "rowlstm": Architecture(RowLSTMConfig, intlstm.IntegerRowLSTM, intlstm.export_arrays),
     "diagbilstm": Architecture(DiagonalBiLSTMConfig, intlstm.IntegerDiagonalBiLSTM, intlstm.export_arrays),
+    "multiscale": Architecture(MultiScaleConfig, intscale.IntegerMultiScale, intscale.export_arrays),
 }
 
 

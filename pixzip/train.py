@@ -19,18 +19,21 @@ from tqdm import tqdm
 
 from .config import from_dict
 from .pixelcnn import PixelCNN, PixelCNNConfig
+from . import multiscale
+from .multiscale import MultiScale, MultiScaleConfig
 from .pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMConfig, RowLSTM, RowLSTMConfig
 from .predictor import image_residuals
 from .image import IMAGE_SUFFIXES, load_image, to_pixels
 from .widepng import WideImage
 
 
-MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM, "diagbilstm": DiagonalBiLSTM}  # architecture name -> trainable float model
+MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM, "diagbilstm": DiagonalBiLSTM, "multiscale": MultiScale}  # architecture name -> trainable float model
 
 
 def arch_of(config: PixelCNNConfig) -> str:
     """The architecture name of a model config (its exact type: a RowLSTMConfig is also a PixelCNNConfig)."""
-    return {PixelCNNConfig: "pixelcnn", RowLSTMConfig: "rowlstm", DiagonalBiLSTMConfig: "diagbilstm"}[type(config)]
+    return {PixelCNNConfig: "pixelcnn", RowLSTMConfig: "rowlstm", DiagonalBiLSTMConfig: "diagbilstm",
+            MultiScaleConfig: "multiscale"}[type(config)]
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,10 @@ def random_crops(images: list[torch.Tensor], n: int, size: int, gen: torch.Gener
 
 def nll_bits(net: torch.nn.Module, x: torch.Tensor, predictor: str) -> torch.Tensor:
     """Mean cost in bits per subpixel of x (B, C, H, W) under net (a PixelCNN, or one wrapped for DDP)."""
+    logits = net(x)  # (B, C, 256, H, W); a multi-scale model's, a pair (pixzip.multiscale)
+    if isinstance(logits, tuple):
+        return multiscale.bits(logits, x, predictor) / x.numel()
     r = image_residuals(x, predictor)  # (B, C, H, W)
-    logits = net(x)  # (B, C, 256, H, W)
     return F.cross_entropy(logits.transpose(1, 2), r) / math.log(2)
 
 
@@ -242,9 +247,11 @@ def train(
         if not model.quantized and frac >= 1 - tc.qat_fraction:
             model.calibrate([random_crops(images, tc.batch, tc.crop, gen).to(dev) for _ in range(8)])
             if world > 1:
-                dist.broadcast(model.scales, 0)  # every process quantizes with process 0's scales
+                for buffer in model.buffers():  # every process quantizes with process 0's scales
+                    dist.broadcast(buffer, 0)
             opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
-            log(f"step {step}: calibrated activation scales {model.scales.tolist()}, quantization-aware from here")
+            scales = [round(v, 6) for name, b in model.named_buffers() if name.endswith("scales") for v in b.tolist()]
+            log(f"step {step}: calibrated activation scales {scales}, quantization-aware from here")
         if model.quantized:
             qfrac = (frac - (1 - tc.qat_fraction)) / tc.qat_fraction
             lr = tc.qat_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(max(qfrac, 0.0), 1.0))))

@@ -64,7 +64,19 @@ def tiny_diagbilstm_gray(tmp_path_factory) -> registry.Model:
     return make_model(tmp_path_factory.mktemp("models"), "tiny-diagbilstm-gray", arch="diagbilstm", channels=1, hidden=8)
 
 
-@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm", "tiny_diagbilstm"])
+@pytest.fixture(scope="session")
+def tiny_multiscale(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale", arch="multiscale", residual_inputs=True,
+                      cond_hidden=6)
+
+
+@pytest.fixture(scope="session")
+def tiny_multiscale_gray(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-gray", arch="multiscale", channels=1,
+                      hidden=8, cond_hidden=4)
+
+
+@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm", "tiny_diagbilstm", "tiny_multiscale"])
 def rgb_model(request) -> registry.Model:
     """Every RGB model variant and architecture."""
     return request.getfixturevalue(request.param)

@@ -118,3 +118,33 @@ def test_diagonal_bilstm_has_no_blind_spot(quantized):
                 z = x.clone()
                 z[0, 0, y, xx] = 255 - z[0, 0, y, xx]  # R, which G and B of that pixel see
                 assert (not torch.equal(model(z)[0, :, :, i, j], base)) == sees, (arch, y, xx)
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+@pytest.mark.parametrize("channels", [3, 1])
+def test_multiscale_sees_the_small_image_and_no_other_future(quantized, channels):
+    """The conditional stage's distribution of a pixel it codes depends on no later pixel it codes, and
+    does depend on later pixels of the small image (coded first, seen through the upsampling network)."""
+    from pixzip.multiscale import MultiScale, MultiScaleConfig, known
+
+    torch.manual_seed(0)
+    model = MultiScale(MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8))
+    h, w = 9, 11
+    x = torch.randint(0, 256, (1, channels, h, w)).float()
+    if quantized:
+        model.calibrate([x])
+    small = known(h, w)
+    with torch.no_grad():
+        for i, j in [(0, 1), (4, 5), (8, 9), (3, 0), (1, 10)]:
+            for c in range(channels):
+                base = model(x)[1][0, c, :, i, j]
+                future = torch.zeros(channels, h, w, dtype=torch.bool)
+                future[:, i, j + 1 :] = True
+                future[:, i + 1 :] = True
+                future[c:, i, j] = True
+                y = x.clone()
+                y[0][future & ~small] = 255 - y[0][future & ~small]
+                assert torch.equal(model(y)[1][0, c, :, i, j], base), f"({i}, {j}, {c}) sees a later coded pixel"
+                y = x.clone()
+                y[0][future & small] = 255 - y[0][future & small]
+                assert not torch.equal(model(y)[1][0, c, :, i, j], base), f"({i}, {j}, {c}) misses the small image"

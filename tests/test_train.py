@@ -32,7 +32,7 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-@pytest.mark.parametrize("arch", ["pixelcnn", "rowlstm", "diagbilstm"])
+@pytest.mark.parametrize("arch", ["pixelcnn", "rowlstm", "diagbilstm", "multiscale"])
 def test_train_validate_export_and_use(photos, tmp_path, monkeypatch, arch):
     torch.set_num_threads(1)
     result = run("train", "--data", photos, "--val", photos, "--out", tmp_path / "run", "--steps", 6, "--arch", arch,
