@@ -10,6 +10,11 @@ import numpy as np
 
 _MODEL = constriction.stream.model.Categorical(perfect=False)
 PRECISION = 24
+# Bits a valid stream can still hold once the decoder has read its last word: the range decoder's state is
+# 64 bits (measured on valid streams: at most 11). Past 16 times that, the payload is exhausted and what
+# comes out is noise: a header that claims more pixels than its payload holds is refused right there,
+# instead of after decoding a huge image for its checksum to fail.
+MAX_BITS_AFTER_END = 1024
 
 
 def symbol_bits(symbols: np.ndarray, freqs: np.ndarray) -> np.ndarray:
@@ -36,12 +41,20 @@ class Decoder:
         if len(payload) % 4:
             raise ValueError("payload length is not a whole number of 32-bit words")
         self._coder = constriction.stream.queue.RangeDecoder(np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+        self._bits_after_end = 0.0
 
     def pop(self, freqs: np.ndarray) -> np.ndarray:
-        """Decode len(freqs) symbols, each with its (256,) frequencies; returns (N,) int64."""
+        """Decode len(freqs) symbols, each with its (256,) frequencies; returns (N,) int64. ValueError when
+        the payload is invalid, or ran out MAX_BITS_AFTER_END bits ago."""
         if len(freqs) == 0:
             return np.zeros(0, dtype=np.int64)
+        exhausted = self._coder.maybe_exhausted()
         try:
-            return np.asarray(self._coder.decode(_MODEL, np.asarray(freqs, dtype=np.float32)), dtype=np.int64)
+            symbols = np.asarray(self._coder.decode(_MODEL, np.asarray(freqs, dtype=np.float32)), dtype=np.int64)
         except (AssertionError, ValueError, RuntimeError) as e:  # constriction's word for invalid data
             raise ValueError(f"invalid compressed data: {e}") from None
+        if exhausted:
+            self._bits_after_end += float(symbol_bits(symbols, freqs).sum())
+            if self._bits_after_end > MAX_BITS_AFTER_END:
+                raise ValueError("the payload ended long before the image did")
+        return symbols

@@ -85,3 +85,19 @@ def test_header_mutations_with_valid_crc(original, tiny_rgb, data):
             offset, fmt, values = FIELDS[name]
             struct.pack_into(fmt, b, offset, data.draw(values, label=name))
     check(bytes(b) + struct.pack("<I", zlib.crc32(b)) + payload, pixels, tiny_rgb)
+
+
+def test_header_claiming_a_huge_image_fails_fast(original, tiny_rgb):
+    """A (CRC-valid) header claiming 4000 x 4000 pixels for a payload of a 33 x 40 image: refused as soon
+    as the payload runs out (pixzip.coder.MAX_BITS_AFTER_END), not after decoding 16 megapixels."""
+    import time
+
+    pixels, blob = original
+    header, payloads = container.unpack(blob)
+    payload = b"".join(payloads)
+    b = bytearray(blob[: len(blob) - len(payload) - 4])
+    struct.pack_into("<II", b, 6, 4000, 4000)
+    start = time.perf_counter()
+    with pytest.raises(codec.DecodeError, match="payload ended"):
+        codec.decompress_pixels(bytes(b) + struct.pack("<I", zlib.crc32(b)) + payload, models=tiny_rgb)
+    assert time.perf_counter() - start < 30
