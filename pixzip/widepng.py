@@ -97,7 +97,7 @@ def write(image: WideImage) -> bytes:
     writer = png.Writer(w, h, greyscale=c < 3, alpha=c in (2, 4), bitdepth=16,
                         transparent=tuple(transparent) if transparent is not None else None)
     buf = io.BytesIO()
-    writer.write_array(buf, image.pixels.reshape(-1).tolist())
+    writer.write(buf, image.pixels.reshape(h, w * c))  # row by row: no list of every sample at once
     data = buf.getvalue()
     extra = b""
     if image.info.get("icc_profile"):
