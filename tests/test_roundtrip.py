@@ -79,3 +79,13 @@ def test_pixel_costs_add_up_to_the_ideal_length(tiny_rgb):
     _, report = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=8, costs=costs)
     assert (costs > 0).all()
     assert costs.sum() == pytest.approx(report.ideal_bits, rel=1e-9)
+
+
+@pytest.mark.parametrize("arch", ["rowlstm", "diagbilstm"])
+def test_twelve_layer_pixelrnn_roundtrip(tmp_path, arch):
+    """The paper's deepest PixelRNNs have 12 layers: the integer models and schedules take that depth."""
+    from tests.conftest import make_model
+
+    model = make_model(tmp_path, f"deep-{arch}", arch=arch, hidden=6, blocks=12)
+    pixels = np.random.default_rng(4).integers(0, 256, (11, 13, 3)).astype(np.uint8)
+    roundtrip(pixels, "RGB", model, tile=8)
