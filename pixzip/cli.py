@@ -450,10 +450,9 @@ def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, devi
     if (minutes is None) == (steps is None):
         raise Failure("give exactly one of --minutes and --steps")
     try:
-        arch, model_dict, train_dict = load_run_config(config_file, list(overrides), training.PixelCNNConfig,
-                                                       training.TrainConfig, arch)
-        if arch not in registry.ARCHITECTURES:
-            raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(registry.ARCHITECTURES)})")
+        configs = {name: a.config for name, a in registry.ARCHITECTURES.items()}
+        arch, model_dict, train_dict = load_run_config(config_file, list(overrides), configs, training.TrainConfig,
+                                                       arch)
         if seed is not None:
             train_dict["seed"] = seed
         config = registry.ARCHITECTURES[arch].config.from_dict(model_dict)

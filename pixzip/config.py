@@ -48,9 +48,10 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def load_run_config(path: Path | None, overrides: list[str], model_cls: type, train_cls: type,
+def load_run_config(path: Path | None, overrides: list[str], model_classes: dict[str, type], train_cls: type,
                     arch: str | None) -> tuple[str, dict, dict]:
-    """(arch, model dict, train dict) from an optional TOML file and key=value overrides."""
+    """(arch, model dict, train dict) from an optional TOML file and key=value overrides. arch (if given)
+    wins over the file's; model_classes maps each architecture to its config class."""
     doc: dict = {}
     if path is not None:
         try:
@@ -60,6 +61,10 @@ def load_run_config(path: Path | None, overrides: list[str], model_cls: type, tr
         extra = sorted(set(doc) - {"arch", "model", "train"})
         if extra:
             raise ValueError(f"unknown sections or keys in {path}: {', '.join(extra)} (known: arch, [model], [train])")
+    arch = arch or doc.get("arch", "pixelcnn")
+    if arch not in model_classes:
+        raise ValueError(f"unknown architecture {arch!r} (known: {', '.join(model_classes)})")
+    model_cls = model_classes[arch]
     model, train = dict(doc.get("model", {})), dict(doc.get("train", {}))
     model_keys, train_keys = {f.name for f in fields(model_cls)}, {f.name for f in fields(train_cls)}
     for pair in overrides:
@@ -74,4 +79,4 @@ def load_run_config(path: Path | None, overrides: list[str], model_cls: type, tr
         else:
             raise ValueError(f"unknown config key {key!r} (model keys: {', '.join(sorted(model_keys))}; "
                              f"train keys: {', '.join(sorted(train_keys))})")
-    return arch or doc.get("arch", "pixelcnn"), model, train
+    return arch, model, train

@@ -295,11 +295,3 @@ def train(
         dist.destroy_process_group()
     return ckpt_path
 
-
-if __name__ == "__main__":  # python -m pixzip.train DATA OUT MINUTES [key=value ...]; see also `pixzip train`
-    from .config import load_run_config
-
-    arch, model_dict, train_dict = load_run_config(None, sys.argv[4:], PixelCNNConfig, TrainConfig, None)
-    torch.set_num_threads(int(os.environ.get("PIXZIP_THREADS", "2")))
-    train(Path(sys.argv[1]), Path(sys.argv[2]), PixelCNNConfig.from_dict(model_dict),
-          TrainConfig.from_dict(train_dict), minutes=float(sys.argv[3]), resume=True)

@@ -71,6 +71,12 @@ def test_config_file_and_overrides(photos, tmp_path):
     assert result.exit_code == 0, result.output
     state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
     assert state["config"]["blocks"] == 2 and state["config"]["hidden"] == 6 and state["train"]["batch"] == 2
+    # The architecture's own settings are known by their bare names too: --arch picks the config class.
+    result = run("train", "--data", photos, "--out", tmp_path / "ms", "--steps", 1, "--config", cfg,
+                 "--arch", "multiscale", "--set", "cond_hidden=4")
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / "ms" / "checkpoint.pt", weights_only=False)
+    assert state["arch"] == "multiscale" and state["config"]["cond_hidden"] == 4
 
 
 @pytest.mark.parametrize("args, message", [
@@ -79,6 +85,7 @@ def test_config_file_and_overrides(photos, tmp_path):
     (["--set", "train.lr=fast"], "train config key lr must be float"),
     (["--set", "crop=400"], "smaller than the 400-pixel crop"),
     (["--arch", "pixelcnn", "--minutes", 1], "exactly one of --minutes and --steps"),
+    (["--set", "cond_hidden=4"], "unknown config key 'cond_hidden'"),  # a multi-scale setting, for a PixelCNN
 ])
 def test_bad_settings_fail_cleanly(photos, tmp_path, args, message):
     result = run("train", "--data", photos, "--out", tmp_path / "run", "--steps", 2, *args)
