@@ -104,7 +104,7 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
         ideal = _encode_stage(enc, pixels, net, coded, tile, chunk, dev, progress, trace, costs)
         return enc.finish(), ideal
     small = mosaic(pixels, tile)
-    first, second = _stage_progress(progress, small, pixels)
+    first, second = _stage_progress(progress, small.shape[0] * small.shape[1], pixels.shape[0] * pixels.shape[1])
     small_costs = np.zeros(small.shape[:2]) if costs is not None else None
     ideal = _encode_stage(enc, small, net.small, coded, small_tile(tile), chunk, dev, first, trace, small_costs)
     if costs is not None:
@@ -113,11 +113,10 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     return enc.finish(), ideal
 
 
-def _stage_progress(progress: Progress | None, small: np.ndarray, pixels: np.ndarray) -> tuple:
-    """Progress of a multi-scale model's two stages as progress over both (the small image first)."""
+def _stage_progress(progress: Progress | None, n_small: int, n: int) -> tuple:
+    """Progress of a multi-scale model's two stages (n_small pixels, then n) as progress over both."""
     if progress is None:
         return None, None
-    n_small, n = small.shape[0] * small.shape[1], pixels.shape[0] * pixels.shape[1]
     return (lambda done, _: progress(done, n_small + n)), (lambda done, _: progress(n_small + done, n_small + n))
 
 
@@ -197,7 +196,7 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
     if not isinstance(net, IntegerMultiScale):
         return _decode_stage(dec, shape, net, coded, header.tile, header.chunk, dev, progress, trace)
     small_shape = (small_side(header.height, header.tile), small_side(header.width, header.tile), shape[2])
-    first, second = _stage_progress(progress, np.empty(small_shape[:2]), np.empty(shape[:2]))
+    first, second = _stage_progress(progress, small_shape[0] * small_shape[1], shape[0] * shape[1])
     small = _decode_stage(dec, small_shape, net.small, coded, small_tile(header.tile), header.chunk, dev, first, trace)
     return _decode_stage(dec, shape, net.full, coded, header.tile, header.chunk, dev, second, trace, small)
 
