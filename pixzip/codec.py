@@ -114,10 +114,12 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
 
 
 def _stage_progress(progress: Progress | None, n_small: int, n: int) -> tuple:
-    """Progress of a multi-scale model's two stages (n_small pixels, then n) as progress over both."""
+    """Progress of a multi-scale model's two stages (n_small pixels, then n) as progress over the image's n
+    pixels, the work of both stages spread over them."""
     if progress is None:
         return None, None
-    return (lambda done, _: progress(done, n_small + n)), (lambda done, _: progress(n_small + done, n_small + n))
+    scaled = lambda done: progress(done * n // (n_small + n), n)
+    return (lambda done, _: scaled(done)), (lambda done, _: scaled(n_small + done))
 
 
 def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int], tile: int, chunk: int,

@@ -89,3 +89,17 @@ def test_twelve_layer_pixelrnn_roundtrip(tmp_path, arch):
     model = make_model(tmp_path, f"deep-{arch}", arch=arch, hidden=6, blocks=12)
     pixels = np.random.default_rng(4).integers(0, 256, (11, 13, 3)).astype(np.uint8)
     roundtrip(pixels, "RGB", model, tile=8)
+
+
+def test_progress_rises_to_the_total(rgb_model):
+    """Progress reports (pixels done, pixels total) that never go back and end at the total, for every
+    architecture (a multi-scale model spreads its two stages over the image's pixels)."""
+    pixels = np.random.default_rng(5).integers(0, 256, (20, 30, 3)).astype(np.uint8)
+    for direction in ("compress", "decompress"):
+        seen = []
+        if direction == "compress":
+            data, _ = codec.compress_pixels(pixels, "RGB", rgb_model, tile=8, progress=lambda d, t: seen.append((d, t)))
+        else:
+            codec.decompress_pixels(data, models=rgb_model, progress=lambda d, t: seen.append((d, t)))
+        assert seen[-1] == (600, 600)
+        assert all(a[0] <= b[0] and b[1] == 600 for a, b in zip(seen, seen[1:]))
