@@ -73,10 +73,10 @@ def test_pil_api_roundtrip(tiny_rgb):
         assert back.mode == mode and back.tobytes() == image.tobytes()
 
 
-def test_pixel_costs_add_up_to_the_ideal_length(tiny_rgb):
+def test_pixel_costs_add_up_to_the_ideal_length(rgb_model):
     pixels = np.random.default_rng(2).integers(0, 256, (19, 23, 3)).astype(np.uint8)
     costs = np.zeros(pixels.shape[:2])
-    _, report = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=8, costs=costs)
+    _, report = codec.compress_pixels(pixels, "RGB", rgb_model, tile=8, costs=costs)
     assert (costs > 0).all()
     assert costs.sum() == pytest.approx(report.ideal_bits, rel=1e-9)
 
