@@ -23,9 +23,9 @@ GOLDEN_TILE64 = "a041411b93dd7f98d5735b868938c19ca9e0c162800392ececc1360663838d8
 # SHA-256 of a 40 x 48 crop of samples/astronaut.png (rows 200-239, columns 240-287) compressed with each
 # other shipped model (default tile and chunk). Change one only on purpose (a new model of that name).
 GOLDEN_CROP = {
-    "rowlstm": "{ROWLSTM}",
-    "diagbilstm": "{DIAGBILSTM}",
-    "multiscale": "{MULTISCALE}",
+    "rowlstm": "74a2e02268d955bbd7677de855ece35f0c217bf4816329a725abe44e795da802",
+    "diagbilstm": "aa257e7756e0b5be5de479971be0f92309a75c9299350e4c6840c78aea20fc37",
+    "multiscale": "7c3008fd31659690436ddaef08015ac147b9e1e5096451fb8ab573a9f91a0ca0",
 }
 
 
