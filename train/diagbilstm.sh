@@ -3,8 +3,8 @@
 # mask-A stem, residual inputs) trained on ../shared/data/train on one CPU thread for 90 minutes (the last
 # 18 quantization-aware), then exported and measured on ../shared/data/val. See docs/models.md.
 #
-# The shipped run used exactly this command while the Row LSTM's training and the test suite shared the
-# machine's two cores: a run on a quiet machine, or with --threads 2, gets more steps.
+# The shipped run used exactly this command (618 steps) while two other trainings and the test suite shared
+# the machine's two cores: a run on a quiet machine, or with --threads 2, gets more steps.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pixzip train --config train/diagbilstm.toml --data ../shared/data/train --out runs/diagbilstm \
