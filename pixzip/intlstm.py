@@ -1,6 +1,8 @@
-"""The integer Row LSTM: pixzip.pixelrnn's quantization-aware arithmetic on exact integers.
+"""The integer Row LSTM and Diagonal BiLSTM: pixzip.pixelrnn's quantization-aware arithmetic on exact
+integers.
 
-It is the integer PixelCNN (pixzip.intnet) with each block's kxk layer replaced by a Row LSTM layer:
+Each is the integer PixelCNN (pixzip.intnet) with each block's kxk layer replaced by LSTM recurrences
+(`Recurrence`: one for the Row LSTM, two directions for the Diagonal BiLSTM), each step of which is:
   gate inputs  one int8 matmul of [relu(stream) at the row taps (0, -k//2 .. 0) ; h at the state taps
                (-1, -k//2 .. k//2)] -> int32, rescaled by multiply + shift to units of 1/GATE_STEP
   gates        sigmoid and tanh from the tables stored with the weights (units of 2^-15)
@@ -11,7 +13,8 @@ Schedules. Layer b at (i, j) reads layer b's own h and c at the row above within
 and the stream at (i, <= j): the PixelCNN's wavefront (pixzip.schedule) still holds, with every layer at
 (i, j) computed at step j + slope i. The decoder runs it unchanged (`group_pass`). The encoder, which knows
 every pixel, runs each LSTM layer one tile row at a time over all tiles of a chunk (`stream`): tile-size
-sequential steps per layer, each over (tiles in chunk) x (tile width) positions.
+sequential steps per layer, each over (tiles in chunk) x (tile width) positions. The Diagonal BiLSTM's
+schedules are at BoundDiagonalBiLSTM (and docs/design.md, with the step counts).
 """
 from dataclasses import dataclass
 
@@ -51,6 +54,8 @@ def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
 class IntegerRowLSTM(IntegerPixelCNN):
     """Integer inference of a Row LSTM, built from the arrays of a model file."""
 
+    directions = ("lstm",)  # the recurrences of each block, named DIRECTION{b} in the arrays
+
     def __init__(self, config, arrays: dict[str, np.ndarray]):
         super().__init__(config, arrays)
         names = [f"{d}{b}" for d in self.directions for b in range(config.blocks)]
@@ -62,8 +67,6 @@ class IntegerRowLSTM(IntegerPixelCNN):
 
     def conv_layers(self) -> list[str]:
         return [name for name in layer_names(self.config) if not name.startswith("inner")]
-
-    directions = ("lstm",)  # the recurrences of each block, named DIRECTION{b} in the arrays
 
     def input_weight(self, name: str) -> torch.Tensor:
         """(4F, F, k) integer input-to-state weight of recurrence `name` with its causal mask applied once
