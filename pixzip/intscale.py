@@ -11,7 +11,6 @@ convolutions as im2col + int8 matmul on dense per-tile arrays, zero outside each
 Its output (P, Fc) int8 feeds, at every stream addition, a 1x1 projection added to the stream with the same
 rescaling and clamping as a block's output (`add_condition`).
 """
-import math
 
 import numpy as np
 import torch
