@@ -231,10 +231,14 @@ def _model(name):
 
 
 def _job(work, path: Path, target: Path, opts: dict):
-    """One file in a worker process: (stats, warnings) or (None, the one-line error)."""
+    """One file in a worker process: (stats, warnings) or (None, the one-line error). One thread each for
+    torch and for the numba kernels: the workers are the parallelism, and more threads than cores made
+    -j 2 on two cores a hundred times slower (threads waiting for each other)."""
+    import numba
     import torch
 
     torch.set_num_threads(1)
+    numba.set_num_threads(1)
     try:
         return work(path, target, opts)
     except Failure as e:
