@@ -11,8 +11,8 @@ So the encoder and the decoder, on any device, compute the same integers (docs/d
 
 Schedules. Layer b at (i, j) reads layer b's own h and c at the row above within k//2 columns to the right,
 and the stream at (i, <= j): the PixelCNN's wavefront (pixzip.schedule) still holds, with every layer at
-(i, j) computed at step j + slope i. The decoder runs it unchanged (`group_pass`). The encoder, which knows
-every pixel, runs each LSTM layer one tile row at a time over all tiles of a chunk (`stream`): tile-size
+(i, j) computed at step j + slope i. The decoder runs it unchanged (`_decode_inner`). The encoder, which knows
+every pixel, runs each LSTM layer one tile row at a time over all tiles of a chunk (`_encode_inner`): tile-size
 sequential steps per layer, each over (tiles in chunk) x (tile width) positions. The Diagonal BiLSTM's
 schedules are at BoundDiagonalBiLSTM (and docs/design.md, with the step counts).
 """
@@ -160,41 +160,14 @@ class BoundRowLSTM(BoundNetwork):
         starts = torch.searchsorted(key[order], torch.arange(int(key.max()) + 2, device=pos.device)).tolist()
         return [pos[order[a:z][k : k + batch]] for a, z in zip(starts[:-1], starts[1:]) for k in range(0, z - a, batch)]
 
-    def _encode_block(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
+    def _encode_inner(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
         """The encoder's LSTM layer b over all positions, one tile row at a time -> v (N, F) its h."""
         for p in self._in_order(pos, self._tile_coordinates(pos)[0], batch):
             self._run(self.lstm[b], b, p, None)
         v.copy_(self.lstm[b].hidden.index_select(0, pos))
 
-    def stream(self, pos: torch.Tensor, batch: int) -> torch.Tensor:
-        """The encoder's pass (see BoundNetwork.stream), each LSTM layer in the order its recurrence needs."""
-        cfg = self.net.config
-        parts = [slice(a, a + batch) for a in range(0, len(pos), batch)]
-        h = torch.empty(len(pos), cfg.hidden, dtype=torch.int8, device=self.device)
-        v = torch.empty_like(h)
-        for sl in parts:
-            self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -ACT_MAX, ACT_MAX, out=h[sl])
-        for b in range(cfg.blocks):
-            for sl in parts:
-                kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b])
-            self._encode_block(b, pos, batch, v)
-            for sl in parts:
-                self._apply(f"outer{b}", v[sl], None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
-        return h
-
-    def _decode_block(self, b: int, pos: torch.Tensor, g: int) -> torch.Tensor:
-        return self._run(self.lstm[b], b, pos, g)
-
-    def group_pass(self, g: int, pos: torch.Tensor, st: dict) -> None:
-        """The decoder's sub-pass for channel group g (see BoundNetwork.group_pass)."""
-        cols = self.cols[g]
-        h = st["h"]
-        self._apply("first", self._gather(self.a0, pos, "first"), g, -ACT_MAX, ACT_MAX, out=h[:, cols])
-        for b in range(self.net.config.blocks):
-            kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start)
-            v = st["v"][b]
-            v[:, cols] = self._decode_block(b, pos, g)
-            self._apply(f"outer{b}", v, g, -ACT_MAX, ACT_MAX, residual=h[:, cols], out=h[:, cols])
+    def _decode_inner(self, b: int, pos: torch.Tensor, g: int, v: torch.Tensor) -> None:
+        v[:, self.cols[g]] = self._run(self.lstm[b], b, pos, g)
 
 
 class IntegerDiagonalBiLSTM(IntegerRowLSTM):
@@ -235,7 +208,7 @@ class BoundDiagonalBiLSTM(BoundRowLSTM):
         r2l = self.r2l[b].hidden[pos + self.up, cols]
         return (l2r.to(torch.int16) + r2l).clamp_(-ACT_MAX, ACT_MAX).to(torch.int8)
 
-    def _encode_block(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
+    def _encode_inner(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
         i, j = self._tile_coordinates(pos)
         for p in self._in_order(pos, i + j, batch):
             self._run(self.lstm[b], b, p, None)
@@ -243,8 +216,8 @@ class BoundDiagonalBiLSTM(BoundRowLSTM):
             self._run(self.r2l[b], b, p, None)
         v.copy_(self._combine(b, pos, self.lstm[b].hidden.index_select(0, pos)))
 
-    def _decode_block(self, b: int, pos: torch.Tensor, g: int) -> torch.Tensor:
-        return self._combine(b, pos, self._run(self.lstm[b], b, pos, g), self.cols[g])
+    def _decode_inner(self, b: int, pos: torch.Tensor, g: int, v: torch.Tensor) -> None:
+        v[:, self.cols[g]] = self._combine(b, pos, self._run(self.lstm[b], b, pos, g), self.cols[g])
 
     def prepare_step(self, pos: torch.Tensor) -> None:
         """Before a decoding step: when it starts a row, run the right-to-left LSTMs over the row above,

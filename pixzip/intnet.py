@@ -242,18 +242,31 @@ class BoundNetwork:
         all of them are stored before any is read."""
         parts = [slice(a, a + batch) for a in range(0, len(pos), batch)]
         h = torch.empty(len(pos), self.net.config.hidden, dtype=torch.int8, device=self.device)
+        v = torch.empty_like(h)
         for sl in parts:
             self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -ACT_MAX, ACT_MAX, out=h[sl])
         for b in range(self.net.config.blocks):
             for sl in parts:
                 self.add_condition(b, pos[sl], h[sl], None)
                 kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b])
+            self._encode_inner(b, pos, batch, v)
             for sl in parts:
-                v = self._apply(f"inner{b}", self._gather(self.relu_h[b], pos[sl], "inner0"), None, 0, ACT_MAX)
-                self._apply(f"outer{b}", v, None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
+                self._apply(f"outer{b}", v[sl], None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
         for sl in parts:
             self.add_condition(self.net.config.blocks, pos[sl], h[sl], None)
         return h
+
+    def _encode_inner(self, b: int, pos: torch.Tensor, batch: int, v: torch.Tensor) -> None:
+        """Block b's inner activation at all positions (N,) -> v (N, F), from relu_h[b] (all written):
+        here its kxk layer, in batches; pixzip.intlstm's models run their recurrences instead."""
+        for a in range(0, len(pos), batch):
+            sl = slice(a, a + batch)
+            self._apply(f"inner{b}", self._gather(self.relu_h[b], pos[sl], "inner0"), None, 0, ACT_MAX, out=v[sl])
+
+    def _decode_inner(self, b: int, pos: torch.Tensor, g: int, v: torch.Tensor) -> None:
+        """Channel group g's part of block b's inner activation at the step's positions, into v[:, group]."""
+        cols = self.cols[g]
+        self._apply(f"inner{b}", self._gather(self.relu_h[b], pos, "inner0"), g, 0, ACT_MAX, out=v[:, cols])
 
     def group_pass(self, g: int, pos: torch.Tensor, st: dict) -> None:
         """The decoder's sub-pass for channel group g at positions whose earlier groups are done: every
@@ -266,8 +279,7 @@ class BoundNetwork:
             self.add_condition(b, pos, h[:, cols], g)
             kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start)
             v = st["v"][b]
-            a = self._gather(self.relu_h[b], pos, "inner0")
-            self._apply(f"inner{b}", a, g, 0, ACT_MAX, out=v[:, cols])
+            self._decode_inner(b, pos, g, v)
             self._apply(f"outer{b}", v, g, -ACT_MAX, ACT_MAX, residual=h[:, cols], out=h[:, cols])
         self.add_condition(self.net.config.blocks, pos, h[:, cols], g)
 
