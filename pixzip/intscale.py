@@ -1,11 +1,12 @@
-"""The integer Multi-Scale PixelCNN: pixzip.multiscale's quantization-aware arithmetic on exact integers.
+"""The integer Multi-Scale networks: pixzip.multiscale's quantization-aware arithmetic on exact integers.
 
-`IntegerMultiScale` holds two integer networks: `small`, an IntegerPixelCNN for the tiles' small images,
-and `full`, an IntegerConditionalPixelCNN for the rest. The codec (pixzip.codec) codes the small images of
+`IntegerMultiScale` holds two integer networks of the base architecture: `small` (an IntegerPixelCNN,
+IntegerRowLSTM or IntegerDiagonalBiLSTM) for the tiles' small images, and `full`, its conditional version
+(`IntegerConditional` on top of it) for the rest. The codec (pixzip.codec) codes the small images of
 all tiles first, as one image (`mosaic`), then the full image with the conditional network, skipping the
 pixels the small images hold; both into the same coder stream.
 
-The conditional network is the integer PixelCNN plus, per chunk of tiles, one parallel pass of the
+The conditional network is the base's integer network plus, per chunk of tiles, one parallel pass of the
 upsampling network over the tiles' small images (`BoundConditional.condition`): two 3x3 unmasked
 convolutions as im2col + int8 matmul on dense per-tile arrays, zero outside each tile as in training.
 Its output (P, Fc) int8 feeds, at every stream addition, a 1x1 projection added to the stream with the same
@@ -16,12 +17,17 @@ import numpy as np
 import torch
 
 from . import kernels
-from .intnet import BoundNetwork, IntegerPixelCNN, conv_arrays, export_arrays as pixelcnn_arrays
+from . import intlstm, intnet
+from .intnet import BoundNetwork, IntegerPixelCNN, conv_arrays
 from .multiscale import MultiScale, MultiScaleConfig
 from .pixelcnn import ACT_MAX, INPUT_SCALE
 from .schedule import Layout, Tile, tiles
 
 SMALL, FULL = "small.", "full."  # prefixes of the two networks' arrays in a model file
+# base architecture -> (its integer network, its float model's export)
+BASES = {"pixelcnn": (intnet.IntegerPixelCNN, intnet.export_arrays),
+         "rowlstm": (intlstm.IntegerRowLSTM, intlstm.export_arrays),
+         "diagbilstm": (intlstm.IntegerDiagonalBiLSTM, intlstm.export_arrays)}
 
 
 def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
@@ -32,8 +38,9 @@ def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
     s_h = float(full.scales[0])
     convs = {"cond_small": (full.cond_small, INPUT_SCALE, s1), "cond_full": (full.cond_full, s1, s2)}
     convs.update({f"proj{k}": (conv, s2, s_h) for k, conv in enumerate(full.proj)})
-    arrays = {SMALL + k: v for k, v in pixelcnn_arrays(model.small).items()}
-    arrays.update({FULL + k: v for k, v in {**pixelcnn_arrays(full), **conv_arrays(convs)}.items()})
+    base_arrays = BASES[model.config.base][1]
+    arrays = {SMALL + k: v for k, v in base_arrays(model.small).items()}
+    arrays.update({FULL + k: v for k, v in {**base_arrays(full), **conv_arrays(convs)}.items()})
     return arrays
 
 
@@ -77,13 +84,18 @@ def is_known(rows: np.ndarray, cols: np.ndarray, tile: int) -> np.ndarray:
     return ((rows % tile) % 2 == 0) & ((cols % tile) % 2 == 0)
 
 
-class IntegerConditionalPixelCNN(IntegerPixelCNN):
+class IntegerConditional:
+    """Makes an integer network (the next class in the MRO) conditional: checks the upsampling network's
+    and the projections' weights, and binds to `bound`, the matching conditional BoundNetwork."""
+
+    bound: type
+
     def __init__(self, config: MultiScaleConfig, arrays: dict[str, np.ndarray]):
         super().__init__(config, arrays)
         self._check_exact(["cond_small", "cond_full"] + [f"proj{k}" for k in range(config.blocks + 1)])
 
     def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundConditional":
-        return BoundConditional(self, layout, device, decoder)
+        return self.bound(self, layout, device, decoder)
 
 
 class IntegerMultiScale:
@@ -91,14 +103,16 @@ class IntegerMultiScale:
 
     def __init__(self, config: MultiScaleConfig, arrays: dict[str, np.ndarray]):
         self.config = config
-        self.small = IntegerPixelCNN(config.base(), {k[len(SMALL):]: v for k, v in arrays.items() if k.startswith(SMALL)})
-        self.full = IntegerConditionalPixelCNN(config, {k[len(FULL):]: v for k, v in arrays.items() if k.startswith(FULL)})
+        part = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        self.small = BASES[config.base][0](config.base_config(), part(SMALL))
+        self.full = CONDITIONAL[config.base](config, part(FULL))
 
 
-class BoundConditional(BoundNetwork):
-    """The conditional network on one layout, with the upsampling network's output c (P, Fc) int8."""
+class BoundConditional:
+    """Makes a bound network (the next class in the MRO) conditional: the upsampling network's output
+    c (P, Fc) int8 over the layout, and `add_condition`, the hook its stream and group passes call."""
 
-    def __init__(self, net: IntegerConditionalPixelCNN, layout: Layout, device: torch.device, decoder: bool):
+    def __init__(self, net: IntegerConditional, layout: Layout, device: torch.device, decoder: bool):
         super().__init__(net, layout, device, decoder)
         self.cond = torch.zeros(layout.positions, net.config.cond_hidden, dtype=torch.int8, device=device)
         self.projections = {f"proj{k}": self._layer(f"proj{k}") for k in range(net.config.blocks + 1)}
@@ -148,3 +162,31 @@ class BoundConditional(BoundNetwork):
     def add_condition(self, k: int, pos: torch.Tensor, h: torch.Tensor, g: int | None) -> None:
         a = self._gather(self.cond, pos, f"proj{k}")  # (N, Fc): known in advance, every group sees it all
         self._apply(f"proj{k}", a, g, -ACT_MAX, ACT_MAX, residual=h, out=h)
+
+
+class BoundConditionalPixelCNN(BoundConditional, BoundNetwork):
+    pass
+
+
+class BoundConditionalRowLSTM(BoundConditional, intlstm.BoundRowLSTM):
+    pass
+
+
+class BoundConditionalDiagonalBiLSTM(BoundConditional, intlstm.BoundDiagonalBiLSTM):
+    pass
+
+
+class IntegerConditionalPixelCNN(IntegerConditional, IntegerPixelCNN):
+    bound = BoundConditionalPixelCNN
+
+
+class IntegerConditionalRowLSTM(IntegerConditional, intlstm.IntegerRowLSTM):
+    bound = BoundConditionalRowLSTM
+
+
+class IntegerConditionalDiagonalBiLSTM(IntegerConditional, intlstm.IntegerDiagonalBiLSTM):
+    bound = BoundConditionalDiagonalBiLSTM
+
+
+CONDITIONAL = {"pixelcnn": IntegerConditionalPixelCNN, "rowlstm": IntegerConditionalRowLSTM,
+               "diagbilstm": IntegerConditionalDiagonalBiLSTM}

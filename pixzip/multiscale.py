@@ -1,18 +1,18 @@
-"""Multi-Scale PixelCNN (van den Oord et al. 2016, section 3.4, "Multi-Scale PixelRNN", on the PixelCNN
-base): the float models that are trained, with their quantization-aware mode (pixzip.intscale is the
-integer side).
+"""Multi-Scale PixelRNN (van den Oord et al. 2016, section 3.4) on any of pixzip's single-scale networks -
+the PixelCNN, the Row LSTM or the Diagonal BiLSTM (`MultiScaleConfig.base`): the float models that are
+trained, with their quantization-aware mode (pixzip.intscale is the integer side).
 
 For lossless coding the small image is an exact subsample: the pixels at even rows and even columns of a
-tile (`subsample`), s = ceil(size / 2) on a side. It is coded first by an unconditional PixelCNN
-(`small`); then a conditional PixelCNN (`full`) codes the other three quarters of the pixels in raster
-order, never the subsampled ones again. Total bits = bits(small) + bits(rest | small).
+tile (`subsample`), s = ceil(size / 2) on a side. It is coded first by an unconditional network of the base
+architecture (`small`); then a conditional one (`full`) codes the other three quarters of the pixels in
+raster order, never the subsampled ones again. Total bits = bits(small) + bits(rest | small).
 
 The conditional network sees the whole small image through an upsampling network of unmasked
 convolutions - it is known before any of the rest is coded:
     small (B, C, s, s) -> 3x3 conv, relu (cond_small) -> nearest 2x upsampling, cropped to H x W
     -> 3x3 conv, relu (cond_full) -> c (B, Fc, H, W)
 and adds a 1x1 projection of c (proj[k]) into its residual stream after the first layer and after every
-block: "features added into every layer". Its own masked layers see the full-resolution pixels causally,
+block (a PixelCNN block or an LSTM layer with its 1x1 output): "features added into every layer". Its own masked layers see the full-resolution pixels causally,
 the subsampled ones included (they are known, but the mask keeps the network's view the same as the
 decoder's, which writes them as their turn in raster order comes).
 """
@@ -24,24 +24,36 @@ import torch.nn.functional as F
 
 from .config import from_dict
 from .pixelcnn import ACT_MAX, INPUT_SCALE, MaskedConv, PixelCNN, PixelCNNConfig, _collect
+from .pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMConfig, RowLSTM, RowLSTMConfig
 from .predictor import image_residuals
+
+# base architecture -> (its config, its float network)
+BASES = {"pixelcnn": (PixelCNNConfig, PixelCNN), "rowlstm": (RowLSTMConfig, RowLSTM),
+         "diagbilstm": (DiagonalBiLSTMConfig, DiagonalBiLSTM)}
 
 
 @dataclass(frozen=True)
 class MultiScaleConfig(PixelCNNConfig):
-    """The PixelCNN's settings, for both stages; cond_hidden: features of the upsampling network."""
+    """The base architecture's settings, for both stages (`blocks`: its blocks or LSTM layers);
+    base: the single-scale architecture of both stages; cond_hidden: features of the upsampling network."""
 
+    base: str = "pixelcnn"
     cond_hidden: int = 24
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.base not in BASES:
+            raise ValueError(f"base must be one of {', '.join(BASES)}, not {self.base!r}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "MultiScaleConfig":
         return from_dict(cls, d, "model config")
 
-    def base(self) -> PixelCNNConfig:
-        """The small image's unconditional model's config."""
+    def base_config(self) -> PixelCNNConfig:
+        """The small image's unconditional model's config (of the base architecture's class)."""
         d = self.to_dict()
-        d.pop("cond_hidden")
-        return PixelCNNConfig(**d)
+        del d["cond_hidden"], d["base"]
+        return BASES[self.base][0](**d)
 
 
 def subsample(x: torch.Tensor) -> torch.Tensor:
@@ -56,7 +68,10 @@ def known(height: int, width: int, device=None) -> torch.Tensor:
     return rows[:, None] & cols[None, :]
 
 
-class ConditionalPixelCNN(PixelCNN):
+class Conditional(nn.Module):
+    """Makes a single-scale network (the next class in the MRO) conditional on the small image: the
+    upsampling network, the projections, and `add_condition`, the hook its forward calls."""
+
     def __init__(self, config: MultiScaleConfig):
         super().__init__(config)
         c, f, fc = config.channels, config.hidden, config.cond_hidden
@@ -97,6 +112,21 @@ class ConditionalPixelCNN(PixelCNN):
         self.cond_scales.copy_(torch.tensor([tops["cond_small"] / ACT_MAX, tops["cond_full"] / ACT_MAX]))
 
 
+class ConditionalPixelCNN(Conditional, PixelCNN):
+    pass
+
+
+class ConditionalRowLSTM(Conditional, RowLSTM):
+    pass
+
+
+class ConditionalDiagonalBiLSTM(Conditional, DiagonalBiLSTM):
+    pass
+
+
+CONDITIONAL = {"pixelcnn": ConditionalPixelCNN, "rowlstm": ConditionalRowLSTM, "diagbilstm": ConditionalDiagonalBiLSTM}
+
+
 class MultiScale(nn.Module):
     """The two stages. forward(x) -> (small image's logits (B, C, 256, s, s), full logits (B, C, 256, H, W));
     `bits` turns them into the code length."""
@@ -104,8 +134,8 @@ class MultiScale(nn.Module):
     def __init__(self, config: MultiScaleConfig):
         super().__init__()
         self.config = config
-        self.small = PixelCNN(config.base())
-        self.full = ConditionalPixelCNN(config)
+        self.small = BASES[config.base][1](config.base_config())
+        self.full = CONDITIONAL[config.base](config)
 
     @property
     def quantized(self) -> bool:

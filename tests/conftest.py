@@ -76,7 +76,21 @@ def tiny_multiscale_gray(tmp_path_factory) -> registry.Model:
                       hidden=8, cond_hidden=4)
 
 
-@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm", "tiny_diagbilstm", "tiny_multiscale"])
+@pytest.fixture(scope="session")
+def tiny_multiscale_rowlstm(tmp_path_factory) -> registry.Model:
+    """A Multi-Scale PixelRNN: both stages Row LSTMs."""
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-rowlstm", arch="multiscale", base="rowlstm",
+                      residual_inputs=True, cond_hidden=6)
+
+
+@pytest.fixture(scope="session")
+def tiny_multiscale_diagbilstm_gray(tmp_path_factory) -> registry.Model:
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-diagbilstm-gray", arch="multiscale",
+                      base="diagbilstm", channels=1, hidden=8, cond_hidden=4)
+
+
+@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm", "tiny_diagbilstm", "tiny_multiscale",
+                        "tiny_multiscale_rowlstm"])
 def rgb_model(request) -> registry.Model:
     """Every RGB model variant and architecture."""
     return request.getfixturevalue(request.param)

@@ -122,13 +122,14 @@ def test_diagonal_bilstm_has_no_blind_spot(quantized):
 
 @pytest.mark.parametrize("quantized", [False, True])
 @pytest.mark.parametrize("channels", [3, 1])
-def test_multiscale_sees_the_small_image_and_no_other_future(quantized, channels):
+@pytest.mark.parametrize("base", ["pixelcnn", "rowlstm", "diagbilstm"])
+def test_multiscale_sees_the_small_image_and_no_other_future(quantized, channels, base):
     """The conditional stage's distribution of a pixel it codes depends on no later pixel it codes, and
     does depend on later pixels of the small image (coded first, seen through the upsampling network)."""
     from pixzip.multiscale import MultiScale, MultiScaleConfig, known
 
     torch.manual_seed(0)
-    model = MultiScale(MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8))
+    model = MultiScale(MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8, base=base))
     h, w = 9, 11
     x = torch.randint(0, 256, (1, channels, h, w)).float()
     if quantized:

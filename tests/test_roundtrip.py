@@ -49,7 +49,8 @@ def test_gray_roundtrip_with_rgb_model(rgb_model, pixels, tile):
     roundtrip(pixels, "L", rgb_model, tile=tile)
 
 
-@pytest.fixture(params=["tiny_gray", "tiny_rowlstm_gray", "tiny_diagbilstm_gray", "tiny_multiscale_gray"])
+@pytest.fixture(params=["tiny_gray", "tiny_rowlstm_gray", "tiny_diagbilstm_gray", "tiny_multiscale_gray",
+                        "tiny_multiscale_diagbilstm_gray"])
 def gray_model(request):
     return request.getfixturevalue(request.param)
 

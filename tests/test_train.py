@@ -32,11 +32,12 @@ def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
-@pytest.mark.parametrize("arch", ["pixelcnn", "rowlstm", "diagbilstm", "multiscale"])
-def test_train_validate_export_and_use(photos, tmp_path, monkeypatch, arch):
+@pytest.mark.parametrize("arch, extra", [("pixelcnn", []), ("rowlstm", []), ("diagbilstm", []), ("multiscale", []),
+                                         ("multiscale", ["--set", "base=rowlstm"])])
+def test_train_validate_export_and_use(photos, tmp_path, monkeypatch, arch, extra):
     torch.set_num_threads(1)
     result = run("train", "--data", photos, "--val", photos, "--out", tmp_path / "run", "--steps", 6, "--arch", arch,
-                 *TINY)
+                 *TINY, *extra)
     assert result.exit_code == 0, result.output
     assert "quantization-aware from here" in result.output
     assert "integer model" in result.output  # the final validation is of the exact integer model
@@ -86,6 +87,7 @@ def test_config_file_and_overrides(photos, tmp_path):
     (["--set", "crop=400"], "smaller than the 400-pixel crop"),
     (["--arch", "pixelcnn", "--minutes", 1], "exactly one of --minutes and --steps"),
     (["--set", "cond_hidden=4"], "unknown config key 'cond_hidden'"),  # a multi-scale setting, for a PixelCNN
+    (["--arch", "multiscale", "--set", "base=lstm"], "base must be one of pixelcnn, rowlstm, diagbilstm"),
 ])
 def test_bad_settings_fail_cleanly(photos, tmp_path, args, message):
     result = run("train", "--data", photos, "--out", tmp_path / "run", "--steps", 2, *args)
