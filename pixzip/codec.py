@@ -98,19 +98,24 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     each pixel's ideal cost in bits (all its channels). A multi-scale model codes the tiles' small images
     first, then the rest, into the same stream (pixzip.intscale)."""
     net, dev = model.network, torch.device(device)
-    coded = _coded_channels(model, mode)
     enc = coder.Encoder()
+    ideal = _encode_net(enc, pixels, net, _coded_channels(model, mode), tile, chunk, dev, progress, trace, costs)
+    return enc.finish(), ideal
+
+
+def _encode_net(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int], tile: int, chunk: int,
+                dev: torch.device, progress: Progress | None, trace: list | None, costs: np.ndarray | None) -> float:
+    """A network's code for an image -> ideal bits: one stage, or a multi-scale model's small image (the
+    mosaic of the tiles' small images, recursively for more levels) and then the rest."""
     if not isinstance(net, IntegerMultiScale):
-        ideal = _encode_stage(enc, pixels, net, coded, tile, chunk, dev, progress, trace, costs)
-        return enc.finish(), ideal
+        return _encode_stage(enc, pixels, net, coded, tile, chunk, dev, progress, trace, costs)
     small = mosaic(pixels, tile)
     first, second = _stage_progress(progress, small.shape[0] * small.shape[1], pixels.shape[0] * pixels.shape[1])
     small_costs = np.zeros(small.shape[:2]) if costs is not None else None
-    ideal = _encode_stage(enc, small, net.small, coded, small_tile(tile), chunk, dev, first, trace, small_costs)
+    ideal = _encode_net(enc, small, net.small, coded, small_tile(tile), chunk, dev, first, trace, small_costs)
     if costs is not None:
         costs += known_values(small_costs[:, :, None], tile, *pixels.shape[:2])[:, :, 0]
-    ideal += _encode_stage(enc, pixels, net.full, coded, tile, chunk, dev, second, trace, costs, small)
-    return enc.finish(), ideal
+    return ideal + _encode_stage(enc, pixels, net.full, coded, tile, chunk, dev, second, trace, costs, small)
 
 
 def _stage_progress(progress: Progress | None, n_small: int, n: int) -> tuple:
@@ -191,16 +196,21 @@ def _push(enc: coder.Encoder, symbols: np.ndarray, f: np.ndarray, pixels: np.nda
 def decode_pixels(header: Header, payload: bytes, model: registry.Model, device: str = "cpu",
                   progress: Progress | None = None, trace: list | None = None) -> np.ndarray:
     """Payload -> (H, W, C) uint8, one wavefront line at a time. trace: as for encode_pixels."""
-    net, dev = model.network, torch.device(device)
-    coded = _coded_channels(model, header.mode)
     dec = coder.Decoder(payload)
     shape = (header.height, header.width, MODES[header.mode])
+    coded = _coded_channels(model, header.mode)
+    return _decode_net(dec, shape, model.network, coded, header.tile, header.chunk, torch.device(device), progress, trace)
+
+
+def _decode_net(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile: int, chunk: int, dev: torch.device,
+                progress: Progress | None, trace: list | None) -> np.ndarray:
+    """Decode an (H, W, C) image coded by _encode_net."""
     if not isinstance(net, IntegerMultiScale):
-        return _decode_stage(dec, shape, net, coded, header.tile, header.chunk, dev, progress, trace)
-    small_shape = (small_side(header.height, header.tile), small_side(header.width, header.tile), shape[2])
+        return _decode_stage(dec, shape, net, coded, tile, chunk, dev, progress, trace)
+    small_shape = (small_side(shape[0], tile), small_side(shape[1], tile), shape[2])
     first, second = _stage_progress(progress, small_shape[0] * small_shape[1], shape[0] * shape[1])
-    small = _decode_stage(dec, small_shape, net.small, coded, small_tile(header.tile), header.chunk, dev, first, trace)
-    return _decode_stage(dec, shape, net.full, coded, header.tile, header.chunk, dev, second, trace, small)
+    small = _decode_net(dec, small_shape, net.small, coded, small_tile(tile), chunk, dev, first, trace)
+    return _decode_stage(dec, shape, net.full, coded, tile, chunk, dev, second, trace, small)
 
 
 def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile: int, chunk: int, dev: torch.device,

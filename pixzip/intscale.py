@@ -31,7 +31,8 @@ BASES = {"pixelcnn": (intnet.IntegerPixelCNN, intnet.export_arrays),
 
 
 def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
-    """The small network's arrays as small.*, the conditional one's as full.* (its upsampling network as
+    """The small network's arrays as small.* (with more levels, its own small.* and full.*), the conditional
+    one's as full.* (its upsampling network as
     full.cond_small.*, full.cond_full.*, full.proj{k}.*)."""
     full = model.full
     s1, s2 = full.cond_scales.tolist()
@@ -39,7 +40,8 @@ def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
     convs = {"cond_small": (full.cond_small, INPUT_SCALE, s1), "cond_full": (full.cond_full, s1, s2)}
     convs.update({f"proj{k}": (conv, s2, s_h) for k, conv in enumerate(full.proj)})
     base_arrays = BASES[model.config.base][1]
-    arrays = {SMALL + k: v for k, v in base_arrays(model.small).items()}
+    small_arrays = export_arrays if isinstance(model.small, MultiScale) else base_arrays
+    arrays = {SMALL + k: v for k, v in small_arrays(model.small).items()}
     arrays.update({FULL + k: v for k, v in {**base_arrays(full), **conv_arrays(convs)}.items()})
     return arrays
 
@@ -104,7 +106,8 @@ class IntegerMultiScale:
     def __init__(self, config: MultiScaleConfig, arrays: dict[str, np.ndarray]):
         self.config = config
         part = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-        self.small = BASES[config.base][0](config.base_config(), part(SMALL))
+        small = IntegerMultiScale if config.levels > 1 else BASES[config.base][0]
+        self.small = small(config.small_config(), part(SMALL))
         self.full = CONDITIONAL[config.base](config, part(FULL))
 
 

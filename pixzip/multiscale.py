@@ -6,6 +6,8 @@ For lossless coding the small image is an exact subsample: the pixels at even ro
 tile (`subsample`), s = ceil(size / 2) on a side. It is coded first by an unconditional network of the base
 architecture (`small`); then a conditional one (`full`) codes the other three quarters of the pixels in
 raster order, never the subsampled ones again. Total bits = bits(small) + bits(rest | small).
+With `levels` > 1 the small image is itself coded by a multi-scale model of one level fewer (its own small
+image is every fourth pixel of the tile, and so on): the paper's "several levels may be stacked".
 
 The conditional network sees the whole small image through an upsampling network of unmasked
 convolutions - it is known before any of the rest is coded:
@@ -16,7 +18,8 @@ block (a PixelCNN block or an LSTM layer with its 1x1 output): "features added i
 the subsampled ones included (they are known, but the mask keeps the network's view the same as the
 decoder's, which writes them as their turn in raster order comes).
 """
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn as nn
@@ -39,21 +42,28 @@ class MultiScaleConfig(PixelCNNConfig):
 
     base: str = "pixelcnn"
     cond_hidden: int = 24
+    levels: int = 1  # subsampling levels: the small image of a model with levels > 1 is itself multi-scale
 
     def __post_init__(self):
         super().__post_init__()
         if self.base not in BASES:
             raise ValueError(f"base must be one of {', '.join(BASES)}, not {self.base!r}")
+        if self.levels < 1:
+            raise ValueError(f"levels must be at least 1, not {self.levels}")
 
     @classmethod
     def from_dict(cls, d: dict) -> "MultiScaleConfig":
         return from_dict(cls, d, "model config")
 
     def base_config(self) -> PixelCNNConfig:
-        """The small image's unconditional model's config (of the base architecture's class)."""
+        """The config of a single-scale network of the base architecture, as both stages use."""
         d = self.to_dict()
-        del d["cond_hidden"], d["base"]
+        del d["cond_hidden"], d["base"], d["levels"]
         return BASES[self.base][0](**d)
+
+    def small_config(self) -> "PixelCNNConfig | MultiScaleConfig":
+        """The small image's model's config: the base's, or with more levels a multi-scale one of one fewer."""
+        return replace(self, levels=self.levels - 1) if self.levels > 1 else self.base_config()
 
 
 def subsample(x: torch.Tensor) -> torch.Tensor:
@@ -128,20 +138,20 @@ CONDITIONAL = {"pixelcnn": ConditionalPixelCNN, "rowlstm": ConditionalRowLSTM, "
 
 
 class MultiScale(nn.Module):
-    """The two stages. forward(x) -> (small image's logits (B, C, 256, s, s), full logits (B, C, 256, H, W));
-    `bits` turns them into the code length."""
+    """The two stages. forward(x) -> (small image's logits (B, C, 256, s, s), or with levels > 1 its own
+    pair; full logits (B, C, 256, H, W)); `bits` turns them into the code length."""
 
     def __init__(self, config: MultiScaleConfig):
         super().__init__()
         self.config = config
-        self.small = BASES[config.base][1](config.base_config())
+        self.small = MultiScale(config.small_config()) if config.levels > 1 else BASES[config.base][1](config.base_config())
         self.full = CONDITIONAL[config.base](config)
 
     @property
     def quantized(self) -> bool:
         return self.full.quantized
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor) -> tuple:
         return self.small(subsample(x)), self.full(x)
 
     def calibrate(self, batches, quantile: float = 0.9999) -> None:
@@ -150,10 +160,15 @@ class MultiScale(nn.Module):
         self.full.calibrate(batches, quantile)
 
 
-def bits(logits: tuple[torch.Tensor, torch.Tensor], x: torch.Tensor, predictor: str) -> torch.Tensor:
+def bits(logits: tuple, x: torch.Tensor, predictor: str) -> torch.Tensor:
     """Total code length in bits of x (B, C, H, W): the small image's every subpixel plus the rest's."""
+    return _nats(logits, x, predictor) / math.log(2)
+
+
+def _nats(logits, x: torch.Tensor, predictor: str) -> torch.Tensor:
+    if not isinstance(logits, tuple):  # a single-scale network's (B, C, 256, H, W)
+        return F.cross_entropy(logits.transpose(1, 2), image_residuals(x, predictor), reduction="sum")
     small_logits, full_logits = logits
-    small = F.cross_entropy(small_logits.transpose(1, 2), image_residuals(subsample(x), predictor), reduction="sum")
     rest = F.cross_entropy(full_logits.transpose(1, 2), image_residuals(x, predictor), reduction="none")
-    rest = rest.masked_fill(known(*x.shape[2:], device=x.device), 0).sum()  # (B, C, H, W): the small image's are coded already
-    return (small + rest) / torch.log(torch.tensor(2.0))
+    rest = rest.masked_fill(known(*x.shape[2:], device=x.device), 0)  # (B, C, H, W): the small image's are coded already
+    return _nats(small_logits, subsample(x), predictor) + rest.sum()

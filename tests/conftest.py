@@ -78,9 +78,10 @@ def tiny_multiscale_gray(tmp_path_factory) -> registry.Model:
 
 @pytest.fixture(scope="session")
 def tiny_multiscale_rowlstm(tmp_path_factory) -> registry.Model:
-    """A Multi-Scale PixelRNN: both stages Row LSTMs."""
+    """A Multi-Scale PixelRNN of two levels (every fourth pixel, then every second, then the rest), all
+    stages Row LSTMs."""
     return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-rowlstm", arch="multiscale", base="rowlstm",
-                      residual_inputs=True, cond_hidden=6)
+                      levels=2, residual_inputs=True, cond_hidden=6)
 
 
 @pytest.fixture(scope="session")

@@ -122,30 +122,38 @@ def test_diagonal_bilstm_has_no_blind_spot(quantized):
 
 @pytest.mark.parametrize("quantized", [False, True])
 @pytest.mark.parametrize("channels", [3, 1])
-@pytest.mark.parametrize("base", ["pixelcnn", "rowlstm", "diagbilstm"])
-def test_multiscale_sees_the_small_image_and_no_other_future(quantized, channels, base):
-    """The conditional stage's distribution of a pixel it codes depends on no later pixel it codes, and
-    does depend on later pixels of the small image (coded first, seen through the upsampling network)."""
-    from pixzip.multiscale import MultiScale, MultiScaleConfig, known
+@pytest.mark.parametrize("base, levels", [("pixelcnn", 1), ("rowlstm", 1), ("diagbilstm", 1), ("pixelcnn", 2)])
+def test_multiscale_sees_the_small_image_and_no_other_future(quantized, channels, base, levels):
+    """At every level, the conditional stage's distribution of a pixel it codes depends on no later pixel it
+    codes, and does depend on later pixels of its small image (coded first, seen through the upsampling
+    network)."""
+    from pixzip.multiscale import MultiScale, MultiScaleConfig, known, subsample
 
     torch.manual_seed(0)
-    model = MultiScale(MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8, base=base))
-    h, w = 9, 11
-    x = torch.randint(0, 256, (1, channels, h, w)).float()
+    config = MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8, base=base, levels=levels)
+    model = MultiScale(config)
+    x = torch.randint(0, 256, (1, channels, 13, 15)).float()
     if quantized:
         model.calibrate([x])
-    small = known(h, w)
     with torch.no_grad():
-        for i, j in [(0, 1), (4, 5), (8, 9), (3, 0), (1, 10)]:
-            for c in range(channels):
-                base = model(x)[1][0, c, :, i, j]
-                future = torch.zeros(channels, h, w, dtype=torch.bool)
-                future[:, i, j + 1 :] = True
-                future[:, i + 1 :] = True
-                future[c:, i, j] = True
-                y = x.clone()
-                y[0][future & ~small] = 255 - y[0][future & ~small]
-                assert torch.equal(model(y)[1][0, c, :, i, j], base), f"({i}, {j}, {c}) sees a later coded pixel"
-                y = x.clone()
-                y[0][future & small] = 255 - y[0][future & small]
-                assert not torch.equal(model(y)[1][0, c, :, i, j], base), f"({i}, {j}, {c}) misses the small image"
+        for level in range(levels):
+            _check_conditional_stage(model, x, known(*x.shape[2:]))
+            model, x = model.small, subsample(x)  # the next level codes the small image
+        assert not isinstance(model, MultiScale)
+
+
+def _check_conditional_stage(model, x: torch.Tensor, small: torch.Tensor) -> None:
+    channels, h, w = x.shape[1:]
+    for i, j in [(0, 1), (h // 2, w // 2 - 1), (h - 1, w - 2), (h // 2 - 1, 0), (1, w - 1)]:
+        for c in range(channels):
+            ref = model(x)[1][0, c, :, i, j]
+            future = torch.zeros(channels, h, w, dtype=torch.bool)
+            future[:, i, j + 1 :] = True
+            future[:, i + 1 :] = True
+            future[c:, i, j] = True
+            y = x.clone()
+            y[0][future & ~small] = 255 - y[0][future & ~small]
+            assert torch.equal(model(y)[1][0, c, :, i, j], ref), f"({i}, {j}, {c}) sees a later coded pixel"
+            y = x.clone()
+            y[0][future & small] = 255 - y[0][future & small]
+            assert not torch.equal(model(y)[1][0, c, :, i, j], ref), f"({i}, {j}, {c}) misses the small image"

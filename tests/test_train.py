@@ -74,10 +74,11 @@ def test_config_file_and_overrides(photos, tmp_path):
     assert state["config"]["blocks"] == 2 and state["config"]["hidden"] == 6 and state["train"]["batch"] == 2
     # The architecture's own settings are known by their bare names too: --arch picks the config class.
     result = run("train", "--data", photos, "--out", tmp_path / "ms", "--steps", 1, "--config", cfg,
-                 "--arch", "multiscale", "--set", "cond_hidden=4")
+                 "--arch", "multiscale", "--set", "cond_hidden=4", "--set", "levels=2")
     assert result.exit_code == 0, result.output
     state = torch.load(tmp_path / "ms" / "checkpoint.pt", weights_only=False)
-    assert state["arch"] == "multiscale" and state["config"]["cond_hidden"] == 4
+    assert state["arch"] == "multiscale" and state["config"]["cond_hidden"] == 4 and state["config"]["levels"] == 2
+    assert any(k.startswith("small.small.") for k in state["model"])  # the small image is multi-scale too
 
 
 @pytest.mark.parametrize("args, message", [
@@ -88,6 +89,7 @@ def test_config_file_and_overrides(photos, tmp_path):
     (["--arch", "pixelcnn", "--minutes", 1], "exactly one of --minutes and --steps"),
     (["--set", "cond_hidden=4"], "unknown config key 'cond_hidden'"),  # a multi-scale setting, for a PixelCNN
     (["--arch", "multiscale", "--set", "base=lstm"], "base must be one of pixelcnn, rowlstm, diagbilstm"),
+    (["--arch", "multiscale", "--set", "levels=0"], "levels must be at least 1"),
 ])
 def test_bad_settings_fail_cleanly(photos, tmp_path, args, message):
     result = run("train", "--data", photos, "--out", tmp_path / "run", "--steps", 2, *args)

@@ -5,9 +5,10 @@ integer model (ideal) and of actual files, and measured speed. Run from the repo
     pixzip bench ../shared/data/val -m pixelcnn -m rowlstm -m diagbilstm -m multiscale --codecs png \
         --out runs/bench-models
 
-as  python train/compare_models.py runs/bench-models/results.csv [NAME=RUN_DIR ...]
+as  python train/compare_models.py runs/bench-models/results.csv [NAME=RUN_DIR ...] [--manifest FILE]
 
-Each NAME=RUN_DIR (the training run of model NAME) adds the float NLL: the run's final weights evaluated
+The models are those of models/manifest.json, or of the manifest FILE that `pixzip export --models-dir`
+wrote (train/equal_budget.sh's models). Each NAME=RUN_DIR (the training run of model NAME) adds the float NLL: the run's final weights evaluated
 as the float model (activation scales switched off) on the whole validation images.
 """
 import csv
@@ -38,10 +39,21 @@ def float_nll(run: Path) -> float:
     return bits / count
 
 
+def architecture(entry: dict) -> str:
+    base = entry["config"].get("base")
+    return f"{entry['arch']}, {base}" if base else entry["arch"]
+
+
 if __name__ == "__main__":
+    args = sys.argv[1:]
+    manifest_path = Path("models/manifest.json")
+    if "--manifest" in args:
+        k = args.index("--manifest")
+        manifest_path = Path(args[k + 1])
+        del args[k : k + 2]
     totals = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])  # codec -> bytes, subpixels, encode s, decode s
     pixels = defaultdict(float)
-    with open(sys.argv[1]) as f:
+    with open(args[0]) as f:
         for row in csv.DictReader(f):
             t = totals[row["codec"]]
             t[0] += float(row["bytes"])
@@ -49,8 +61,8 @@ if __name__ == "__main__":
             t[2] += float(row["encode_s"])
             t[3] += float(row["decode_s"])
             pixels[row["codec"]] += float(row["pixels"])
-    nll = {name: float_nll(Path(run)) for name, run in (a.split("=", 1) for a in sys.argv[2:])}
-    manifest = json.loads(Path("models/manifest.json").read_text())
+    nll = {name: float_nll(Path(run)) for name, run in (a.split("=", 1) for a in args[1:])}
+    manifest = json.loads(manifest_path.read_text())
     print("| model | parameters | training | val NLL, float weights | val ideal, integer model | "
           "val actual files | encode s/MP | decode s/MP |")
     print("|---|---:|---|---:|---:|---:|---:|---:|")
@@ -62,6 +74,6 @@ if __name__ == "__main__":
         tr = e["training"]
         mp = pixels[codec] / 1e6
         nll_text = f"{nll[e['name']]:.3f}" if e["name"] in nll else "-"
-        print(f"| `{e['name']}` ({e['arch']}) | {e['parameters']:,} | {tr['steps']:,} steps, "
+        print(f"| `{e['name']}` ({architecture(e)}) | {e['parameters']:,} | {tr['steps']:,} steps, "
               f"{tr['pixels'] / 1e6:.0f} M pixels, {tr['minutes']:.0f} min | {nll_text} | {e['val_ideal_bpsp']:.3f} | "
               f"{8 * b / sub:.3f} | {enc / mp:.1f} | {dec / mp:.1f} |")
