@@ -1,8 +1,8 @@
 """The integer Multi-Scale networks: pixzip.multiscale's quantization-aware arithmetic on exact integers.
 
 `IntegerMultiScale` holds two integer networks of the base architecture: `small` (an IntegerPixelCNN,
-IntegerRowLSTM or IntegerDiagonalBiLSTM) for the tiles' small images, and `full`, its conditional version
-(`IntegerConditional` on top of it) for the rest. The codec (pixzip.codec) codes the small images of
+IntegerRowLSTM or IntegerDiagonalBiLSTM; with more levels, an IntegerMultiScale itself) for the tiles'
+small images, and `full`, its conditional version (`IntegerConditional` on top of it) for the rest. The codec (pixzip.codec) codes the small images of
 all tiles first, as one image (`mosaic`), then the full image with the conditional network, skipping the
 pixels the small images hold; both into the same coder stream.
 
@@ -16,8 +16,7 @@ rescaling and clamping as a block's output (`add_condition`).
 import numpy as np
 import torch
 
-from . import kernels
-from . import intlstm, intnet
+from . import intlstm, intnet, kernels
 from .intnet import BoundNetwork, IntegerPixelCNN, conv_arrays
 from .multiscale import MultiScale, MultiScaleConfig
 from .pixelcnn import ACT_MAX, INPUT_SCALE
@@ -32,8 +31,7 @@ BASES = {"pixelcnn": (intnet.IntegerPixelCNN, intnet.export_arrays),
 
 def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
     """The small network's arrays as small.* (with more levels, its own small.* and full.*), the conditional
-    one's as full.* (its upsampling network as
-    full.cond_small.*, full.cond_full.*, full.proj{k}.*)."""
+    one's as full.* (its upsampling network as full.cond_small.*, full.cond_full.*, full.proj{k}.*)."""
     full = model.full
     s1, s2 = full.cond_scales.tolist()
     s_h = float(full.scales[0])

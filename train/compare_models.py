@@ -9,7 +9,9 @@ as  python train/compare_models.py runs/bench-models/results.csv [NAME=RUN_DIR .
 
 The models are those of models/manifest.json, or of the manifest FILE that `pixzip export --models-dir`
 wrote (train/equal_budget.sh's models). Each NAME=RUN_DIR (the training run of model NAME) adds the float NLL: the run's final weights evaluated
-as the float model (activation scales switched off) on the whole validation images.
+as the float model (activation scales switched off) on the whole validation images; and a second table,
+the runs' training cost (running mean over the last 100 steps, bits per subpixel of the training crops)
+at every 100th step.
 """
 import csv
 import json
@@ -77,3 +79,11 @@ if __name__ == "__main__":
         print(f"| `{e['name']}` ({architecture(e)}) | {e['parameters']:,} | {tr['steps']:,} steps, "
               f"{tr['pixels'] / 1e6:.0f} M pixels, {tr['minutes']:.0f} min | {nll_text} | {e['val_ideal_bpsp']:.3f} | "
               f"{8 * b / sub:.3f} | {enc / mp:.1f} | {dec / mp:.1f} |")
+    runs = dict(a.split("=", 1) for a in args[1:])
+    if runs:
+        logs = {name: {e["step"]: e["train_bpsp"] for e in torch.load(Path(run) / "checkpoint.pt", weights_only=False)["log"]
+                       if "train_bpsp" in e} for name, run in runs.items()}
+        print("\n| step | " + " | ".join(f"`{name}`" for name in logs) + " |")
+        print("|---:|" + "---:|" * len(logs))
+        for step in sorted(set().union(*logs.values())):
+            print(f"| {step} | " + " | ".join(f"{log[step]:.3f}" if step in log else "-" for log in logs.values()) + " |")
