@@ -26,6 +26,7 @@ GOLDEN_CROP = {
     "rowlstm": "74a2e02268d955bbd7677de855ece35f0c217bf4816329a725abe44e795da802",
     "diagbilstm": "aa257e7756e0b5be5de479971be0f92309a75c9299350e4c6840c78aea20fc37",
     "multiscale": "7c3008fd31659690436ddaef08015ac147b9e1e5096451fb8ab573a9f91a0ca0",
+    "multiscale-rowlstm": "6658a8471459181daf3df5db64c500884ccc4f60f6967eaf34c88df5543de51e",
 }
 
 
