@@ -415,10 +415,11 @@ def models():
     if not man["models"]:
         click.echo("no models installed")
         return
-    click.echo(f"{'name':<20} {'arch':<10} {'params':>8} {'size':>9} {'val bpsp':>9}  file")
+    click.echo(f"{'name':<20} {'arch':<19} {'params':>8} {'size':>9} {'val bpsp':>9}  file")
     for e in man["models"]:
         default = " (default)" if e["name"] == man.get("default") else ""
-        click.echo(f"{e['name']:<20} {e['arch']:<10} {e['parameters']:>8} {e['bytes']:>9} "
+        arch = f"{e['arch']}/{e['config'].get('base', 'pixelcnn')}" if e["arch"] == "multiscale" else e["arch"]
+        click.echo(f"{e['name']:<20} {arch:<19} {e['parameters']:>8} {e['bytes']:>9} "
                    f"{e.get('val_bpsp', float('nan')):>9.3f}  {e['file']}{default}")
 
 

@@ -95,7 +95,7 @@ def test_info_and_models(env, photo, tmp_path):
     assert r.exit_code == 0
     assert "30x20 RGB" in r.output and env.name in r.output and env.sha256.hex() in r.output
     r = run("models")
-    assert r.exit_code == 0
+    assert r.exit_code == 0 and "multiscale/rowlstm" in r.output  # a multi-scale model's base is shown
 
 
 def test_real_process_exit_code_and_one_line_error(tmp_path):
