@@ -199,7 +199,8 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
     dec = coder.Decoder(payload)
     shape = (header.height, header.width, MODES[header.mode])
     coded = _coded_channels(model, header.mode)
-    return _decode_net(dec, shape, model.network, coded, header.tile, header.chunk, torch.device(device), progress, trace)
+    dev = torch.device(device)
+    return _decode_net(dec, shape, model.network, coded, header.tile, header.chunk, dev, progress, trace)
 
 
 def _decode_net(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile: int, chunk: int, dev: torch.device,

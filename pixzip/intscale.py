@@ -2,9 +2,10 @@
 
 `IntegerMultiScale` holds two integer networks of the base architecture: `small` (an IntegerPixelCNN,
 IntegerRowLSTM or IntegerDiagonalBiLSTM; with more levels, an IntegerMultiScale itself) for the tiles'
-small images, and `full`, its conditional version (`IntegerConditional` on top of it) for the rest. The codec (pixzip.codec) codes the small images of
-all tiles first, as one image (`mosaic`), then the full image with the conditional network, skipping the
-pixels the small images hold; both into the same coder stream.
+small images, and `full`, its conditional version (`IntegerConditional` on top of it) for the rest. The
+codec (pixzip.codec) codes the small images of all tiles first, as one image (`mosaic`), then the full
+image with the conditional network, skipping the pixels the small images hold; both into the same coder
+stream.
 
 The conditional network is the base's integer network plus, per chunk of tiles, one parallel pass of the
 upsampling network over the tiles' small images (`BoundConditional.condition`): two 3x3 unmasked

@@ -14,9 +14,10 @@ convolutions - it is known before any of the rest is coded:
     small (B, C, s, s) -> 3x3 conv, relu (cond_small) -> nearest 2x upsampling, cropped to H x W
     -> 3x3 conv, relu (cond_full) -> c (B, Fc, H, W)
 and adds a 1x1 projection of c (proj[k]) into its residual stream after the first layer and after every
-block (a PixelCNN block or an LSTM layer with its 1x1 output): "features added into every layer". Its own masked layers see the full-resolution pixels causally,
-the subsampled ones included (they are known, but the mask keeps the network's view the same as the
-decoder's, which writes them as their turn in raster order comes).
+block (a PixelCNN block or an LSTM layer with its 1x1 output): "features added into every layer". Its own
+masked layers see the full-resolution pixels causally, the subsampled ones included (they are known, but
+the mask keeps the network's view the same as the decoder's, which writes them as their turn in raster
+order comes).
 """
 import math
 from dataclasses import dataclass, replace
