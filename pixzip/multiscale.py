@@ -145,7 +145,8 @@ class MultiScale(nn.Module):
     def __init__(self, config: MultiScaleConfig):
         super().__init__()
         self.config = config
-        self.small = MultiScale(config.small_config()) if config.levels > 1 else BASES[config.base][1](config.base_config())
+        small = MultiScale if config.levels > 1 else BASES[config.base][1]
+        self.small = small(config.small_config())
         self.full = CONDITIONAL[config.base](config)
 
     @property
@@ -171,5 +172,5 @@ def _nats(logits, x: torch.Tensor, predictor: str) -> torch.Tensor:
         return F.cross_entropy(logits.transpose(1, 2), image_residuals(x, predictor), reduction="sum")
     small_logits, full_logits = logits
     rest = F.cross_entropy(full_logits.transpose(1, 2), image_residuals(x, predictor), reduction="none")
-    rest = rest.masked_fill(known(*x.shape[2:], device=x.device), 0)  # (B, C, H, W): the small image's are coded already
+    rest = rest.masked_fill(known(*x.shape[2:], device=x.device), 0)  # (B, C, H, W): the small image's coded already
     return _nats(small_logits, subsample(x), predictor) + rest.sum()

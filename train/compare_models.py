@@ -8,10 +8,10 @@ integer model (ideal) and of actual files, and measured speed. Run from the repo
 as  python train/compare_models.py runs/bench-models/results.csv [NAME=RUN_DIR ...] [--manifest FILE]
 
 The models are those of models/manifest.json, or of the manifest FILE that `pixzip export --models-dir`
-wrote (train/equal_budget.sh's models). Each NAME=RUN_DIR (the training run of model NAME) adds the float NLL: the run's final weights evaluated
-as the float model (activation scales switched off) on the whole validation images; and a second table,
-the runs' training cost (running mean over the last 100 steps, bits per subpixel of the training crops)
-at every 100th step.
+wrote (train/equal_budget.sh's models). Each NAME=RUN_DIR (the training run of model NAME) adds the float
+NLL: the run's final weights evaluated as the float model (activation scales switched off) on the whole
+validation images; and a second table, the runs' training cost (running mean over the last 100 steps,
+bits per subpixel of the training crops) at every 100th step.
 """
 import csv
 import json
@@ -81,8 +81,10 @@ if __name__ == "__main__":
               f"{8 * b / sub:.3f} | {enc / mp:.1f} | {dec / mp:.1f} |")
     runs = dict(a.split("=", 1) for a in args[1:])
     if runs:
-        logs = {name: {e["step"]: e["train_bpsp"] for e in torch.load(Path(run) / "checkpoint.pt", weights_only=False)["log"]
-                       if "train_bpsp" in e} for name, run in runs.items()}
+        logs = {}
+        for name, run in runs.items():
+            log = torch.load(Path(run) / "checkpoint.pt", weights_only=False)["log"]
+            logs[name] = {e["step"]: e["train_bpsp"] for e in log if "train_bpsp" in e}
         print("\n| step | " + " | ".join(f"`{name}`" for name in logs) + " |")
         print("|---:|" + "---:|" * len(logs))
         for step in sorted(set().union(*logs.values())):
