@@ -4,6 +4,7 @@ phase so that the result exports to the exact integer model (pixzip.intnet).
 The schedule runs on a budget of steps or of minutes; with minutes, the cosine follows elapsed time, so a
 run given an hour anneals properly in an hour on whatever machine it lands on.
 """
+import gc
 import math
 import os
 import sys
@@ -291,6 +292,11 @@ def train(
             validation()
         save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data, world)
     if world > 1:
+        # Free the DDP wrapper (it holds the process group and its gloo threads) before the group, while the
+        # interpreter is fully alive: a group freed during interpreter shutdown can abort the process
+        # ("terminate called without an active exception", seen once in CI on process 1).
+        net = loss = None
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
     return ckpt_path
