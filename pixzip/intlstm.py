@@ -35,7 +35,7 @@ def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
     BiLSTM) `DIRECTION{b}.input_weight` (4F, F, k_in), `.state_weight` (4F, F, k_state), `.bias`,
     `.multiplier`, `.shift`; and the gate tables."""
     arrays = pixelcnn_arrays(model, inner=False)
-    s_h = float(model.scales[0])
+    s_h = model.stream_scale()
     with torch.no_grad():
         for b, layer in enumerate(model.inner):
             parts = {"l2r": layer.l2r, "r2l": layer.r2l} if isinstance(layer, DiagonalBiLSTMLayer) else {"lstm": layer}
@@ -142,7 +142,7 @@ class BoundRowLSTM(BoundNetwork):
         a = torch.cat([kernels.gather(self.relu_h[b], pos, rec.input_taps),
                        kernels.gather(rec.hidden, pos, rec.state_taps)], dim=1)  # (N, K) int8
         c_prev = rec.cell[pos + rec.cell_tap, cols]
-        h, c = kernels.lstm_cell(self._matmul(a, rq.weight), rq.multiplier, rq.offset, rec.layer.shift, c_prev,
+        h, c = kernels.lstm_cell(self._matmul(a, rq), rq.multiplier, rq.offset, rec.layer.shift, c_prev,
                                  self.sigmoid_table, self.tanh_table)
         rec.hidden[pos, cols] = h
         rec.cell[pos, cols] = c

@@ -17,12 +17,21 @@ import numpy as np
 import torch
 
 from . import kernels
-from .pixelcnn import ACT_MAX, INPUT_SCALE, PixelCNN, PixelCNNConfig, causal_mask
+from .pixelcnn import ACT_MAX, INPUT_SCALE, WEIGHT_MAX, PixelCNN, PixelCNNConfig, causal_mask
 from .predictor import med, predict
 from .schedule import Layout
 from .softmax import exp_table
 
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
+EXACT_INT32 = 2**31  # the accumulators are int32
+WIDE_WEIGHT_MAX = 2**14 - 1  # a wide layer's weights (first_weight_bits up to 15, pixzip.pixelcnn)
+
+
+def split_wide(w):
+    """Integer weights (numpy or torch) with |w| <= WIDE_WEIGHT_MAX -> int8-range halves (high, low) with
+    w = 256 high + low, low in -128..127, high in -64..64: a wide layer is two int8 matmuls."""
+    low = (w + 128) % 256 - 128
+    return (w - low) // 256, low
 
 
 def layer_names(config: PixelCNNConfig) -> list[str]:
@@ -38,7 +47,7 @@ def export_arrays(model: PixelCNN, inner: bool = True) -> dict[str, np.ndarray]:
         raise ValueError("the model is not calibrated: train it through the quantization-aware phase first")
     cfg = model.config
     s = model.scales.tolist()
-    s_h, s_o = s[0], s[-1]
+    s_h, s_o = model.stream_scale(), s[-1]
     convs = {"first": (model.first, INPUT_SCALE, s_h), "head": (model.head, s_h, s_o)}
     for b in range(cfg.blocks):
         if inner:
@@ -83,9 +92,11 @@ LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "ow
 class Requant:
     """A layer's int8 weight matrix for some outputs, with their rescaling."""
 
-    weight: torch.Tensor  # (taps * in, out) int8, zero wherever the causal mask forbids
+    weight: torch.Tensor  # (taps * in, out) int8, zero wherever the causal mask forbids; a wide layer's
+    # (taps * in, 2 out): the high halves' columns, then the low halves' (split_wide)
     multiplier: torch.Tensor  # (out,) int64
     offset: torch.Tensor  # (out,) int64: bias * multiplier + 2^(shift - 1), the bias and rounding in one add
+    wide: bool = False
 
 
 @dataclass
@@ -122,13 +133,19 @@ class IntegerPixelCNN:
 
     def _check_exact(self, names: list[str], weights: tuple[str, ...] = ("weight",)) -> None:
         """Refuse weights whose float32 accumulation could round (design.md section 1): every output's
-        sum of |weight| x 128 (the largest |activation|) + |bias| must stay below 2^24."""
+        sum of |weight| x 128 (the largest |activation|) + |bias| must stay below 2^24 - for a wide layer
+        in each of its two int8 matmuls, and below 2^31 (the int32 accumulator) when they are combined."""
         for name in names:
-            outputs = len(self.arrays[f"{name}.bias"])
-            w = sum(np.abs(self.arrays[f"{name}.{k}"]).reshape(outputs, -1).sum(axis=1) for k in weights)
-            bound = w * (ACT_MAX + 1) + np.abs(self.arrays[f"{name}.bias"])
-            if bound.max() >= EXACT_FP32:
-                raise ValueError(f"layer {name} can exceed exact float32 accumulation ({bound.max()} >= 2^24)")
+            bias = np.abs(self.arrays[f"{name}.bias"])
+            w = np.concatenate([self.arrays[f"{name}.{k}"].reshape(len(bias), -1) for k in weights], axis=1)
+            top = int(np.abs(w).max(initial=0))
+            if top > WIDE_WEIGHT_MAX:
+                raise ValueError(f"layer {name} has weights beyond +-{WIDE_WEIGHT_MAX} ({top})")
+            parts = split_wide(w) if top > WEIGHT_MAX else (w,)
+            for part, limit, what in [(p, EXACT_FP32, "float32") for p in parts] + [(w, EXACT_INT32, "int32")]:
+                bound = np.abs(part).sum(axis=1) * (ACT_MAX + 1) + bias
+                if bound.max() >= limit:
+                    raise ValueError(f"layer {name} can exceed exact {what} accumulation ({bound.max()} >= {limit})")
 
     def masked_weight(self, name: str) -> torch.Tensor:
         """(out, in, k, k) integer weight with the causal mask applied once more: the decoder reads zeros
@@ -204,21 +221,29 @@ class BoundNetwork:
         multiplier = torch.from_numpy(a[f"{name}.multiplier"])
         shift = int(a[f"{name}.shift"])
         offset = torch.from_numpy(a[f"{name}.bias"]) * multiplier + ((1 << shift) >> 1)
+        wide = bool(weight.abs().max() > WEIGHT_MAX)  # e.g. a first layer with first_weight_bits > 8
 
         def requant(cols) -> Requant:
-            return Requant(_row_major(weight[:, cols].to(self.device, torch.int8)),
-                           multiplier[cols].to(self.device), offset[cols].to(self.device))
+            w = torch.cat(split_wide(weight[:, cols]), 1) if wide else weight[:, cols]
+            return Requant(_row_major(w.to(self.device, torch.int8)), multiplier[cols].to(self.device),
+                           offset[cols].to(self.device), wide)
 
         return Layer(torch.tensor(offsets, dtype=torch.int64, device=self.device), shift,
                      requant(slice(None)), [requant(cols) for cols in group_cols])
 
     # ---- the arithmetic ---------------------------------------------------------------------------------
-    def _matmul(self, a: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """Exact int8 x int8 -> int32 product (N, K) @ (K, out). On the CPU, torch._int_mm (VNNI); elsewhere
-        a float32 product of the same integers, exact because every sum stays below 2^24 (checked at load)."""
+    def _matmul(self, a: torch.Tensor, rq: Requant) -> torch.Tensor:
+        """Exact int8 x int8 -> int32 product (N, K) @ (K, out) with rq's weight. On the CPU, torch._int_mm
+        (VNNI); elsewhere a float32 product of the same integers, exact because every sum stays below 2^24
+        (checked at load). A wide layer's two halves: 256 x high + low, in int32 (also checked)."""
         if a.device.type == "cpu":
-            return torch._int_mm(_row_major(a), w)
-        return (a.float() @ w.float()).int()
+            acc = torch._int_mm(_row_major(a), rq.weight)
+        else:
+            acc = (a.float() @ rq.weight.float()).int()
+        if rq.wide:
+            out = acc.shape[1] // 2
+            acc = acc[:, :out] * 256 + acc[:, out:]
+        return acc
 
     def _apply(self, name: str, a: torch.Tensor, g: int | None, lo: int, hi: int,
                residual: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -227,7 +252,7 @@ class BoundNetwork:
         -> (N, out) int8, written to `out` if given."""
         layer = self.layers[name]
         rq = layer.full if g is None else layer.groups[g]
-        acc = self._matmul(a, rq.weight)
+        acc = self._matmul(a, rq)
         return kernels.requant(acc, rq.multiplier, rq.offset, layer.shift, lo, hi, residual, out)
 
     def _gather(self, buffer: torch.Tensor, pos: torch.Tensor, name: str) -> torch.Tensor:

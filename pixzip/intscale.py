@@ -35,7 +35,7 @@ def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
     one's as full.* (its upsampling network as full.cond_small.*, full.cond_full.*, full.proj{k}.*)."""
     full = model.full
     s1, s2 = full.cond_scales.tolist()
-    s_h = float(full.scales[0])
+    s_h = full.stream_scale()
     convs = {"cond_small": (full.cond_small, INPUT_SCALE, s1), "cond_full": (full.cond_full, s1, s2)}
     convs.update({f"proj{k}": (conv, s2, s_h) for k, conv in enumerate(full.proj)})
     base_arrays = BASES[model.config.base][1]
@@ -150,7 +150,7 @@ class BoundConditional:
         padded = torch.nn.functional.pad(a, (0, 0, 1, 1, 1, 1))  # (n, h + 2, w + 2, in)
         cols = torch.cat([padded[:, dy : dy + h, dx : dx + w] for dy in range(3) for dx in range(3)], dim=3)
         layer = self.dense[name]
-        acc = self._matmul(cols.reshape(n * h * w, 9 * c), layer.full.weight)
+        acc = self._matmul(cols.reshape(n * h * w, 9 * c), layer.full)
         out = kernels.requant(acc, layer.full.multiplier, layer.full.offset, layer.shift, 0, ACT_MAX)
         return out.view(n, h, w, -1)
 

@@ -29,6 +29,9 @@ from .predictor import PREDICTORS, image_predictions
 
 ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream -127..127)
 WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
+# ... except the first layer's with first_weight_bits > 8 (up to 15: |w| <= 16383). It reads raw pixel values
+# and prediction errors and must resolve differences of one grey level; int8 weights cost 0.14 bpsp there
+# (docs/models.md, "Quantization gap"). The integer model splits such weights into two int8 halves.
 MAX_LOGIT_SHIFT = 13  # logits are integers in units of 2^-k nats, k <= this (bounds the exp table)
 MULTIPLIER_BITS = 20  # requantization multipliers are < 2^MULTIPLIER_BITS
 INPUT_SCALE = 1 / 128  # the network sees a0 = x - 128, an integer in [-128, 127], as a0 / 128
@@ -45,6 +48,8 @@ class PixelCNNConfig:
     kernel: int = 3  # the mask-B layers' kernel
     predictor: str = "med"  # "med": softmax over residuals of pixzip.predictor; "none": over raw values
     residual_inputs: bool = False  # also feed the network each coded subpixel's prediction error
+    first_weight_bits: int = 8  # the first layer's signed weight width, 8..15 (others are always int8)
+    channel_scales: bool = False  # one int8 scale per feature of the residual stream, not one for all
 
     def __post_init__(self):
         if self.channels not in (1, 3):
@@ -53,6 +58,8 @@ class PixelCNNConfig:
             raise ValueError(f"hidden ({self.hidden}) must be a positive multiple of channels ({self.channels})")
         if self.first_kernel % 2 == 0 or self.kernel % 2 == 0:
             raise ValueError("kernels must be odd")
+        if not 8 <= self.first_weight_bits <= 15:
+            raise ValueError(f"first_weight_bits must be 8..15, not {self.first_weight_bits}")
         if self.predictor not in PREDICTORS:
             raise ValueError(f"predictor must be one of {PREDICTORS}, not {self.predictor!r}")
 
@@ -98,23 +105,30 @@ def requant_multiplier(ratio: torch.Tensor) -> tuple[torch.Tensor, int]:
 
 
 class MaskedConv(nn.Module):
-    def __init__(self, in_features: int, out_features: int, kernel: int, groups: int, mask: str):
+    def __init__(self, in_features: int, out_features: int, kernel: int, groups: int, mask: str,
+                 weight_max: int = WEIGHT_MAX):
         super().__init__()
         self.kernel = kernel
+        self.weight_max = weight_max  # the integer weights' largest magnitude
         self.weight = nn.Parameter(torch.empty(out_features, in_features, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(out_features))
         self.register_buffer("mask", causal_mask(out_features, in_features, kernel, groups, mask))
         fan_in = max(float(self.mask[0].sum()), 1.0)
         nn.init.normal_(self.weight, std=math.sqrt(2.0 / fan_in))
 
-    def integer_params(self, s_in: float, s_out: float):
+    def integer_params(self, s_in, s_out):
         """Integer weight (out, in, k, k), bias (out,), multiplier (out,), shift - what the integer model
-        uses. The float scales are detached: gradients pass straight through the rounding."""
+        uses. s_in: the input's scale, a float or one per input feature (in,), which is then folded into
+        the weights; s_out a float or one per output (out,). The float scales are detached: gradients pass
+        straight through the rounding."""
         w = self.weight * self.mask
-        s_w = (w.detach().abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / WEIGHT_MAX)  # (out,)
+        if isinstance(s_in, torch.Tensor):  # w in units of the integer inputs
+            w = w * s_in[None, :, None, None]
+        s_w = (w.detach().abs().amax(dim=(1, 2, 3)).clamp_min(1e-12) / self.weight_max)  # (out,)
         w_int = round_ste(w / s_w[:, None, None, None])
-        b_int = round_ste(self.bias / (s_in * s_w))
-        m, shift = requant_multiplier(s_in * s_w / s_out)
+        s_acc = s_w if isinstance(s_in, torch.Tensor) else s_in * s_w  # (out,) the accumulator's unit
+        b_int = round_ste(self.bias / s_acc)
+        m, shift = requant_multiplier(s_acc / s_out)
         return w_int, b_int, m, shift
 
     def logit_params(self, s_in: float):
@@ -136,6 +150,9 @@ class MaskedConv(nn.Module):
             return F.conv2d(a, self.weight * self.mask, self.bias, padding=pad)
         s_in, s_out, lo, hi = quant
         w_int, b_int, m, shift = self.integer_params(s_in, s_out)
+        if self.weight_max > WEIGHT_MAX:  # sums can pass 2^24, where float32 would round: float64 is exact
+            acc = F.conv2d(a.double(), w_int.double(), b_int.double(), padding=pad)
+            return round_ste(acc * (m.double() / 2.0**shift)[None, :, None, None]).clamp(lo, hi).float()
         acc = F.conv2d(a, w_int, b_int, padding=pad)  # integer-valued
         ratio = (m.double() / 2.0**shift).float()
         return round_ste(acc * ratio[None, :, None, None]).clamp(lo, hi)
@@ -146,7 +163,8 @@ class PixelCNN(nn.Module):
         super().__init__()
         self.config = config
         c, f, k = config.channels, config.hidden, config.kernel
-        self.first = MaskedConv(c * self.inputs_per_channel, f, config.first_kernel, c, "A")
+        self.first = MaskedConv(c * self.inputs_per_channel, f, config.first_kernel, c, "A",
+                                2 ** (config.first_weight_bits - 1) - 1)
         self.inner = nn.ModuleList(MaskedConv(f, f, k, c, "B") for _ in range(config.blocks))
         self.outer = nn.ModuleList(MaskedConv(f, f, 1, c, "B") for _ in range(config.blocks))
         for conv in self.outer:  # blocks start close to identity
@@ -155,6 +173,10 @@ class PixelCNN(nn.Module):
         self.out = MaskedConv(f, c * 256, 1, c, "own")
         # Activation scales (stream, each block's inner activation, head); zero until calibrated.
         self.register_buffer("scales", torch.zeros(config.blocks + 2))
+        # With channel_scales, the stream's scale per feature (F,), which then replaces scales[0]; zero
+        # until calibrated (and in checkpoints from before it existed).
+        self.register_buffer("stream_scales", torch.zeros(config.hidden))
+        self.register_load_state_dict_pre_hook(_older_checkpoints)
 
     @property
     def inputs_per_channel(self) -> int:
@@ -173,6 +195,10 @@ class PixelCNN(nn.Module):
     @property
     def quantized(self) -> bool:
         return bool(self.scales[0] > 0)
+
+    def stream_scale(self):
+        """The residual stream's scale: a float, or with channel_scales one per feature (F,)."""
+        return self.stream_scales.clone() if self.config.channel_scales else float(self.scales[0])
 
     def forward(self, x: torch.Tensor, stats: dict | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, C, H, W) integers 0..255 -> logits (B, C, 256, H, W) in nats.
@@ -197,6 +223,7 @@ class PixelCNN(nn.Module):
             logits = self.out(o)
         else:
             s = self.scales.tolist()
+            s[0] = self.stream_scale()
             s_h, s_o = s[0], s[-1]
             h = self.first(a0, (INPUT_SCALE, s_h, -ACT_MAX, ACT_MAX))
             for block in range(self.config.blocks):
@@ -229,13 +256,17 @@ class PixelCNN(nn.Module):
                 self.forward(x, stats)
         tops = {}
         for name, values in stats.items():
-            v = torch.cat([t.flatten() for t in values]).abs()
-            v = v[torch.randperm(v.numel())[: 2_000_000]]
-            tops[name] = max(float(torch.quantile(v, quantile)), 1e-6)
+            v = torch.cat(values, dim=1).abs()  # (features, samples)
+            v = v[:, torch.randperm(v.shape[1])[: 2_000_000 // len(v)]]
+            tops[name] = max(float(torch.quantile(v.flatten(), quantile)), 1e-6)
+            if name == "stream":  # per feature, no finer than 1/16 of the common scale (one shift per layer)
+                tops["stream_features"] = torch.quantile(v, quantile, dim=1).clamp_min(tops[name] / 16)
         self._set_scales(tops)
 
-    def _set_scales(self, tops: dict[str, float]) -> None:
+    def _set_scales(self, tops: dict) -> None:
         self.scales.copy_(torch.tensor(self._scales(tops)))
+        if self.config.channel_scales:
+            self.stream_scales.copy_(tops["stream_features"] / ACT_MAX)
 
     def _scales(self, tops: dict[str, float]) -> list[float]:
         """The scales buffer from each activation's calibrated top value."""
@@ -244,5 +275,12 @@ class PixelCNN(nn.Module):
 
 
 def _collect(stats: dict | None, name: str, t: torch.Tensor) -> None:
+    """Keep a sample of activation t (B, F, H, W) as (F, n) for calibration."""
     if stats is not None:
-        stats.setdefault(name, []).append(t.detach().flatten()[:: max(1, t.numel() // 200_000)])
+        per_feature = t.detach().transpose(0, 1).flatten(1)  # (F, B H W)
+        stats.setdefault(name, []).append(per_feature[:, :: max(1, t.numel() // 200_000)])
+
+
+def _older_checkpoints(module, state_dict, prefix, *args) -> None:
+    """Checkpoints from before per-feature stream scales have none: zeros, as for a new model."""
+    state_dict.setdefault(prefix + "stream_scales", torch.zeros_like(module.stream_scales))

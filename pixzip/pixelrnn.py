@@ -118,14 +118,14 @@ class LSTMGates(nn.Module):
         with torch.no_grad():
             self.bias[features : 2 * features] = 1.0  # forget gates start open
 
-    def integer_params(self, s_in: float):
-        """Integer input weight (4F, F, k_in) and state weight (4F, F, k_state) in one accumulator unit per
+    def integer_params(self, s_in):
+        """s_in: the input's scale, a float or one per input feature (F,). Integer input weight (4F, F, k_in) and state weight (4F, F, k_state) in one accumulator unit per
         output, bias (4F,), and the (multiplier (4F,), shift) taking the accumulator to units of 1/GATE_STEP."""
-        w_in = self.w_in * self.mask
-        top = torch.maximum(w_in.detach().abs().amax(dim=(1, 2)) * s_in,
+        w_in = self.w_in * self.mask * (s_in[None, :, None] if isinstance(s_in, torch.Tensor) else s_in)
+        top = torch.maximum(w_in.detach().abs().amax(dim=(1, 2)),
                             self.w_state.detach().abs().amax(dim=(1, 2)) * HIDDEN_SCALE)
         unit = top.clamp_min(1e-12) / ACT_MAX  # (4F,)
-        w_in_int = round_ste(w_in * s_in / unit[:, None, None])
+        w_in_int = round_ste(w_in / unit[:, None, None])
         w_state_int = round_ste(self.w_state * HIDDEN_SCALE / unit[:, None, None])
         m, shift = requant_multiplier(unit * GATE_STEP)
         return w_in_int, w_state_int, round_ste(self.bias / unit), m, shift

@@ -251,7 +251,8 @@ def train(
                 for buffer in model.buffers():  # every process quantizes with process 0's scales
                     dist.broadcast(buffer, 0)
             opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
-            scales = [round(v, 6) for name, b in model.named_buffers() if name.endswith("scales") for v in b.tolist()]
+            scales = [round(v, 6) for name, b in model.named_buffers()
+                      if name.endswith("scales") and not name.endswith("stream_scales") for v in b.tolist()]
             log(f"step {step}: calibrated activation scales {scales}, quantization-aware from here")
         if model.quantized:
             qfrac = (frac - (1 - tc.qat_fraction)) / tc.qat_fraction

@@ -12,6 +12,14 @@ REPO = Path(__file__).resolve().parent.parent
 
 def make_model(path: Path, name: str = "tiny", seed: int = 0, arch: str = "pixelcnn", **config) -> registry.Model:
     """A small random model of an architecture with realistic activation ranges, exported as a model file."""
+    model = calibrated_model(seed, arch, **config)
+    file = path / f"{name}.npz"
+    registry.save_model(file, name, arch, model.config, registry.ARCHITECTURES[arch].export(model))
+    return registry.load_file(file)
+
+
+def calibrated_model(seed: int = 0, arch: str = "pixelcnn", **config) -> torch.nn.Module:
+    """A small random float model (pixzip.train.MODELS), calibrated: in quantization-aware mode."""
     torch.manual_seed(seed)
     cfg = registry.ARCHITECTURES[arch].config(**{"hidden": 12, "blocks": 2, **config})
     model = MODELS[arch](cfg)
@@ -23,9 +31,7 @@ def make_model(path: Path, name: str = "tiny", seed: int = 0, arch: str = "pixel
         x = torch.nn.functional.interpolate(base, size=(24, 24), mode="bilinear", align_corners=False)
         batches.append((x + torch.randint(-8, 9, x.shape, generator=gen)).clamp(0, 255).round())
     model.calibrate(batches)
-    file = path / f"{name}.npz"
-    registry.save_model(file, name, arch, cfg, registry.ARCHITECTURES[arch].export(model))
-    return registry.load_file(file)
+    return model
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +46,9 @@ def tiny_gray(tmp_path_factory) -> registry.Model:
 
 @pytest.fixture(scope="session")
 def tiny_residual(tmp_path_factory) -> registry.Model:
-    return make_model(tmp_path_factory.mktemp("models"), "tiny-residual", residual_inputs=True)
+    """The shipped default's kind: residual inputs, a wide (15-bit) first layer, per-feature stream scales."""
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-residual", residual_inputs=True, first_weight_bits=15,
+                      channel_scales=True)
 
 
 @pytest.fixture(scope="session")
@@ -81,7 +89,7 @@ def tiny_multiscale_rowlstm(tmp_path_factory) -> registry.Model:
     """A Multi-Scale PixelRNN of two levels (every fourth pixel, then every second, then the rest), all
     stages Row LSTMs."""
     return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-rowlstm", arch="multiscale", base="rowlstm",
-                      levels=2, residual_inputs=True, cond_hidden=6)
+                      levels=2, residual_inputs=True, cond_hidden=6, first_weight_bits=15, channel_scales=True)
 
 
 @pytest.fixture(scope="session")

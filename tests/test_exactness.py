@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, strategies as st
 
-from pixzip import codec, container
+from pixzip import codec, container, intnet
 from pixzip.image import checksum
 
 SHAPES = [(1, 1), (2, 3), (7, 5), (17, 40), (33, 9), (64, 64), (70, 71)]
@@ -80,3 +81,98 @@ def test_cuda_matches_cpu(tiny_rgb):
         for device in ("cpu", "cuda"):  # GPU-made files decode on the CPU and the reverse
             out, _ = codec.decompress_pixels(gpu, device=device, models=tiny_rgb)
             np.testing.assert_array_equal(out, pixels)
+
+
+@given(st.lists(st.integers(-intnet.WIDE_WEIGHT_MAX, intnet.WIDE_WEIGHT_MAX), min_size=1, max_size=50))
+def test_wide_weights_split_into_int8_halves(values):
+    w = torch.tensor(values)
+    high, low = intnet.split_wide(w)
+    assert (256 * high + low == w).all()
+    assert high.abs().max() <= 64 and low.min() >= -128 and low.max() <= 127
+
+
+@pytest.mark.parametrize("fixture", ["tiny_residual", "tiny_multiscale_rowlstm"])
+def test_wide_first_layers_are_exercised(request, fixture):
+    """These models' first layers need the two-matmul path (the round-trip and encoder/decoder tests use
+    them); the others' stay int8."""
+    with np.load(request.getfixturevalue(fixture).path) as f:
+        arrays = {k: f[k] for k in f.files if k.endswith(".weight")}
+    firsts = [k for k in arrays if k.endswith("first.weight")]
+    assert firsts and all(np.abs(arrays[k]).max() > 127 for k in firsts)
+    assert all(np.abs(v).max() <= 127 for k, v in arrays.items() if k.endswith(".weight") and k not in firsts)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a["first.weight"].__setitem__((0, 0, 0, 0), intnet.WIDE_WEIGHT_MAX + 1), "weights beyond"),
+    (lambda a: a["inner0.bias"].__setitem__(0, 2**24), "exact float32"),  # an int8 layer
+    (lambda a: a["first.bias"].__setitem__(0, 2**24), "exact float32"),  # each of a wide layer's halves
+])
+def test_loading_refuses_weights_that_could_round(tiny_residual, change, message):
+    arrays = {k: v.copy() for k, v in tiny_residual.network.arrays.items()}
+    intnet.IntegerPixelCNN(tiny_residual.config, arrays)  # as exported: fine
+    change(arrays)
+    with pytest.raises(ValueError, match=message):
+        intnet.IntegerPixelCNN(tiny_residual.config, arrays)
+
+
+def test_wide_layer_sums_must_fit_int32(tmp_path):
+    """Halves that are each exact in float32 can still overflow the combined int32 accumulator: a 15x15
+    first layer (1,350 weights per output) of 256 x 63 each passes 2^31 with high halves summing below 2^24."""
+    from .conftest import make_model
+
+    model = make_model(tmp_path, residual_inputs=True, first_weight_bits=15, first_kernel=15)
+    arrays = {k: v.copy() for k, v in model.network.arrays.items()}
+    arrays["first.weight"][0] = 256 * 63
+    n = arrays["first.weight"][0].size
+    assert n * 63 * 128 < 2**24 and n * 256 * 63 * 128 >= 2**31
+    with pytest.raises(ValueError, match="exact int32"):
+        intnet.IntegerPixelCNN(model.config, arrays)
+
+
+@pytest.mark.parametrize("arch, config", [
+    ("pixelcnn", {}),
+    ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15}),
+    ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15, "channel_scales": True}),
+    ("rowlstm", {"residual_inputs": True, "first_weight_bits": 12, "channel_scales": True}),
+    ("diagbilstm", {"channel_scales": True}),
+    ("multiscale", {"residual_inputs": True, "first_weight_bits": 15, "cond_hidden": 6, "channel_scales": True}),
+])
+def test_integer_model_codes_what_training_predicts(tmp_path, arch, config):
+    """The quantization-aware float model (what training optimizes) and the exported integer model (what
+    files cost) agree: the integer arithmetic, wide layers included, is the one training simulates."""
+    from pixzip import registry
+    from pixzip.train import nll_bits
+    from .conftest import calibrated_model
+
+    model = calibrated_model(0, arch, **config)
+    if config.get("channel_scales"):  # the per-feature scales really differ
+        stream = (model.full if arch == "multiscale" else model).stream_scales
+        assert len(stream.unique()) > stream.numel() // 2
+    file = tmp_path / "m.npz"
+    registry.save_model(file, "m", arch, model.config, registry.ARCHITECTURES[arch].export(model))
+    pixels = smooth_image(40, 48)
+    with torch.no_grad():
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
+        trained = float(nll_bits(model, x, model.config.predictor)) * pixels.size
+    coded = codec.encode_pixels(pixels, "RGB", registry.load_file(file))[1]
+    assert abs(coded - trained) < 1e-3 * trained
+
+
+@pytest.mark.parametrize("per_feature", [False, True])
+def test_quantized_layer_approximates_the_float_layer(per_feature):
+    """A layer on integer inputs (one scale, or one per input feature folded into the weights) rescaled
+    to integer outputs (one scale per output) stays within 2 % of the float layer's range."""
+    from pixzip.pixelcnn import MaskedConv
+
+    torch.manual_seed(0)
+    conv = MaskedConv(12, 12, 3, 3, "B")
+    spread = torch.logspace(-1, 1, 12)[torch.randperm(12)]  # features of very different ranges
+    a = torch.randn(2, 12, 9, 9).relu() * spread[None, :, None, None]
+    top = a.amax(dim=(0, 2, 3)) if per_feature else a.max()
+    s_in = top / 127
+    s_out = torch.full((12,), 0.05)
+    with torch.no_grad():
+        q = conv(torch.floor(a / (s_in[None, :, None, None] if per_feature else s_in) + 0.5),
+                 (s_in if per_feature else float(s_in), s_out, -10**6, 10**6))
+        exact = conv(a) / s_out[None, :, None, None]
+    assert (q - exact).abs().max() < 0.02 * exact.abs().max()
