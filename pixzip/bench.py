@@ -83,8 +83,11 @@ def run(images: list[Path], models: list[str | None], codecs: list[str] | None =
     start = time.perf_counter()
     for name in models:
         m = registry.resolve(name)
-        table[f"pixzip {m.name}"] = _pixzip_codec(m)
-        encode, decode = table[f"pixzip {m.name}"]
+        label = f"pixzip {m.name}"
+        if label in table:  # two models of one name (e.g. a release's default and the one before it)
+            label = f"pixzip {m.name}-{m.sha256.hex()[:8]}"
+        table[label] = _pixzip_codec(m)
+        encode, decode = table[label]
         decode(encode(np.zeros((8, 8, m.config.channels), np.uint8)))  # load the kernels
     startup = time.perf_counter() - start
     for name, c in _classical().items():
