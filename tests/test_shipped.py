@@ -14,9 +14,12 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 # SHA-256 of samples/astronaut.png compressed with the shipped default model (default tile and chunk).
 # Change it only on purpose (a new default model, tile size or format version), never to make a test pass.
-GOLDEN = "ab3d2bf0c611aad7ef15dd0fa9eea3cee6126ecf1123ae819328ec502c100125"
-# The same with 64 x 64 tiles in chunks of 256, the first release's defaults, written as a version 1 file:
-# pinned since the first release, so it shows that later work changed no integer on the coding path.
+GOLDEN = "c83b5bc1d031ebd72f312f655a497e06f2d1aaaaa4b04c74674b75d91444331a"
+# The previous default model, still shipped (not in the manifest) so that its files decode: the same
+# with it, and with 64 x 64 tiles in chunks of 256, the first release's defaults, written as a version 1
+# file - pinned since the first release, so they show that later work changed no integer on its coding path.
+PREVIOUS_DEFAULT = REPO / "models" / "pixelcnn-7d13f387.npz"
+GOLDEN_PREVIOUS = "ab3d2bf0c611aad7ef15dd0fa9eea3cee6126ecf1123ae819328ec502c100125"
 GOLDEN_TILE64 = "a041411b93dd7f98d5735b868938c19ca9e0c162800392ececc1360663838d86"
 
 
@@ -85,8 +88,18 @@ def test_payload_within_half_a_percent_of_ideal(sample_file):
 def test_golden_bytes(sample_file, default_model):
     digest = hashlib.sha256(sample_file[1]).hexdigest()
     assert digest == GOLDEN, f"the default model's output changed: {digest}"
+
+
+def test_previous_default_still_decodes_with_golden_bytes():
+    """Files made with the previous default model: the same bytes as always, and they decode (the model
+    found by name and hash though the manifest no longer lists it)."""
+    previous = registry.load_file(PREVIOUS_DEFAULT)
+    assert previous.name == "pixelcnn" and previous.sha256 != registry.resolve(None).sha256
     pixels, mode = load_pixels(SAMPLE)
-    data = codec.compress_pixels(pixels, mode, default_model, tile=64, chunk=256)[0]
+    data = codec.compress_pixels(pixels, mode, previous)[0]
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_PREVIOUS
+    np.testing.assert_array_equal(codec.decompress_pixels(data)[0], pixels)
+    data = codec.compress_pixels(pixels, mode, previous, tile=64, chunk=256)[0]
     assert hashlib.sha256(version1(data)).hexdigest() == GOLDEN_TILE64
 
 

@@ -1,0 +1,35 @@
+"""Change how a float checkpoint will be quantized, before its quantization-aware phase begins.
+
+    python train/requantize.py FLOAT_CHECKPOINT OUT_CHECKPOINT first_weight_bits=15 channel_scales=true
+
+The settings named here (pixzip.pixelcnn.PixelCNNConfig) say only how the float network becomes the
+integer one - the float weights do not depend on them - so a checkpoint that is not calibrated yet can take
+new ones; `pixzip train --resume` on OUT_CHECKPOINT's folder then runs the quantization-aware phase with them.
+This is how the default model was made from the earlier default's float phase (train/pixelcnn.sh).
+"""
+import sys
+from pathlib import Path
+
+import torch
+
+QUANTIZATION_SETTINGS = {"first_weight_bits": int, "channel_scales": lambda v: v.lower() in ("1", "true", "yes")}
+
+
+def main(source: str, target: str, *settings: str) -> None:
+    state = torch.load(source, weights_only=False, map_location="cpu")
+    if any(k.endswith("scales") and v.abs().sum() > 0 for k, v in state["model"].items()):
+        sys.exit(f"{source} is calibrated already: its quantization is fixed")
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key not in QUANTIZATION_SETTINGS:
+            sys.exit(f"{key!r} is not a quantization setting ({', '.join(QUANTIZATION_SETTINGS)})")
+        state["config"][key] = QUANTIZATION_SETTINGS[key](value)
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, target)
+    print(f"{target}: step {state['step']}, config {state['config']}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 4:
+        sys.exit(__doc__)
+    main(*sys.argv[1:])
