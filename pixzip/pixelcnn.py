@@ -31,7 +31,7 @@ ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream 
 WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
 # ... except the first layer's with first_weight_bits > 8 (up to 15: |w| <= 16383). It reads raw pixel values
 # and prediction errors and must resolve differences of one grey level; int8 weights cost 0.14 bpsp there
-# (docs/models.md, "Quantization gap"). The integer model splits such weights into two int8 halves.
+# (docs/models.md, "The quantization gap"). The integer model splits such weights into two int8 halves.
 MAX_LOGIT_SHIFT = 13  # logits are integers in units of 2^-k nats, k <= this (bounds the exp table)
 MULTIPLIER_BITS = 20  # requantization multipliers are < 2^MULTIPLIER_BITS
 INPUT_SCALE = 1 / 128  # the network sees a0 = x - 128, an integer in [-128, 127], as a0 / 128
