@@ -7,7 +7,7 @@ Each row quantizes some of: the weights (int8 per output channel as pixzip.pixel
 for a wide first layer), the output layer (power-of-two logit unit), the activations (int8 at the 99.99th
 percentile of two validation images, the stream with one scale or one per feature, or 16-bit with its relu
 requantized to int8). No quantization-aware training: these are the costs that training then has to
-recover (docs/models.md, "Quantization gap").
+recover (docs/models.md, "The quantization gap").
 """
 import math
 import sys
