@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from . import kernels
-from .pixelcnn import ACT_MAX, INPUT_SCALE, WEIGHT_MAX, PixelCNN, PixelCNNConfig, causal_mask
+from .pixelcnn import (ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNN, PixelCNNConfig,
+                       causal_mask)
 from .predictor import med, predict
 from .schedule import Layout
 from .softmax import exp_table
@@ -47,12 +48,13 @@ def export_arrays(model: PixelCNN, inner: bool = True) -> dict[str, np.ndarray]:
         raise ValueError("the model is not calibrated: train it through the quantization-aware phase first")
     cfg = model.config
     s = model.scales.tolist()
-    s_h, s_o = model.stream_scale(), s[-1]
-    convs = {"first": (model.first, INPUT_SCALE, s_h), "head": (model.head, s_h, s_o)}
+    s_h, s_o = model.stream_scale(), s[-1]  # s_h: the stream's relu, what layers read
+    unit = model.stream_format()[0]  # the stream itself, what layers add into
+    convs = {"first": (model.first, INPUT_SCALE, unit), "head": (model.head, s_h, s_o)}
     for b in range(cfg.blocks):
         if inner:
             convs[f"inner{b}"] = (model.inner[b], s_h, s[1 + b])
-        convs[f"outer{b}"] = (model.outer[b], s[1 + b], s_h)
+        convs[f"outer{b}"] = (model.outer[b], s[1 + b], unit)
     arrays = conv_arrays(convs)
     with torch.no_grad():
         w, b, k = model.out.logit_params(s_o)
@@ -172,7 +174,8 @@ class BoundNetwork:
                 models with residual inputs (k = 2), the prediction error clamped to +-127
       x         (P, C) int32  known pixel values (the predictor's context)
       relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's kxk conv input)
-    Per-position activations of N positions being computed, all int8: h (N, F) the residual stream,
+    Per-position activations of N positions being computed: h (N, F) the residual stream (int8, or int16
+    with stream_bits = 16: then in units of 2^-8 of its relu's, which a shift rounds to int8), and int8
     v (N, F) a block's inner activation, o (N, F) the head's output.
 
     A layer reads its input at a set of taps: the kxk layers at the causal half of their kernel
@@ -189,6 +192,10 @@ class BoundNetwork:
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
         self.fg = f // c  # features per channel group
+        wide = cfg.stream_bits == 16
+        self.stream_max = STREAM16_MAX if wide else ACT_MAX  # the stream's clamp
+        self.stream_dtype = torch.int16 if wide else torch.int8
+        self.relu_shift = STREAM_FINE_SHIFT if wide else 0  # the stream -> its int8 relu
         self.cols = [slice(g * self.fg, (g + 1) * self.fg) for g in range(c)]
         self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int32, device=device)
@@ -266,17 +273,18 @@ class BoundNetwork:
         not depend on the split). Layer by layer: block b's kxk layer reads other positions' relu_h[b], so
         all of them are stored before any is read."""
         parts = [slice(a, a + batch) for a in range(0, len(pos), batch)]
-        h = torch.empty(len(pos), self.net.config.hidden, dtype=torch.int8, device=self.device)
-        v = torch.empty_like(h)
+        h = torch.empty(len(pos), self.net.config.hidden, dtype=self.stream_dtype, device=self.device)
+        v = torch.empty(len(pos), self.net.config.hidden, dtype=torch.int8, device=self.device)
+        top = self.stream_max
         for sl in parts:
-            self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -ACT_MAX, ACT_MAX, out=h[sl])
+            self._apply("first", self._gather(self.a0, pos[sl], "first"), None, -top, top, out=h[sl])
         for b in range(self.net.config.blocks):
             for sl in parts:
                 self.add_condition(b, pos[sl], h[sl], None)
-                kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b])
+                kernels.scatter_relu(h[sl], pos[sl], self.relu_h[b], shift=self.relu_shift)
             self._encode_inner(b, pos, batch, v)
             for sl in parts:
-                self._apply(f"outer{b}", v[sl], None, -ACT_MAX, ACT_MAX, residual=h[sl], out=h[sl])
+                self._apply(f"outer{b}", v[sl], None, -top, top, residual=h[sl], out=h[sl])
         for sl in parts:
             self.add_condition(self.net.config.blocks, pos[sl], h[sl], None)
         return h
@@ -298,14 +306,14 @@ class BoundNetwork:
         layer's group-g outputs up to the stream h, each layer reading what earlier steps and groups wrote.
         st holds the step's activations (`state`)."""
         cols = self.cols[g]
-        h = st["h"]
-        self._apply("first", self._gather(self.a0, pos, "first"), g, -ACT_MAX, ACT_MAX, out=h[:, cols])
+        h, top = st["h"], self.stream_max
+        self._apply("first", self._gather(self.a0, pos, "first"), g, -top, top, out=h[:, cols])
         for b in range(self.net.config.blocks):
             self.add_condition(b, pos, h[:, cols], g)
-            kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start)
+            kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start, self.relu_shift)
             v = st["v"][b]
             self._decode_inner(b, pos, g, v)
-            self._apply(f"outer{b}", v, g, -ACT_MAX, ACT_MAX, residual=h[:, cols], out=h[:, cols])
+            self._apply(f"outer{b}", v, g, -top, top, residual=h[:, cols], out=h[:, cols])
         self.add_condition(self.net.config.blocks, pos, h[:, cols], g)
 
     def add_condition(self, k: int, pos: torch.Tensor, h: torch.Tensor, g: int | None) -> None:
@@ -315,8 +323,8 @@ class BoundNetwork:
     def state(self, n: int) -> dict:
         """Fresh activations for one decoding step of n positions, zero where no group has written yet:
         h (N, F) the stream, v[b] (N, F) block b's inner activation, o (N, F) the head's output."""
-        z = lambda: torch.zeros(n, self.net.config.hidden, dtype=torch.int8, device=self.device)
-        return {"h": z(), "v": [z() for _ in range(self.net.config.blocks)], "o": z()}
+        z = lambda dtype=torch.int8: torch.zeros(n, self.net.config.hidden, dtype=dtype, device=self.device)
+        return {"h": z(self.stream_dtype), "v": [z() for _ in range(self.net.config.blocks)], "o": z()}
 
     def prepare_step(self, pos: torch.Tensor) -> None:
         """Called by the decoder before each step's group passes; nothing to do for a PixelCNN."""
@@ -324,7 +332,7 @@ class BoundNetwork:
     def head(self, h: torch.Tensor, g: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """(N, F) stream -> (N, F) head output of all groups, or (N, F / C) of group g (into out if given).
         pixzip.softmax takes it to frequencies."""
-        return self._apply("head", h.clamp(min=0), g, 0, ACT_MAX, out=out)
+        return self._apply("head", kernels.stream_relu(h, self.relu_shift), g, 0, ACT_MAX, out=out)
 
     # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:

@@ -35,9 +35,9 @@ def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
     one's as full.* (its upsampling network as full.cond_small.*, full.cond_full.*, full.proj{k}.*)."""
     full = model.full
     s1, s2 = full.cond_scales.tolist()
-    s_h = full.stream_scale()
+    unit = full.stream_format()[0]  # the projections add into the stream
     convs = {"cond_small": (full.cond_small, INPUT_SCALE, s1), "cond_full": (full.cond_full, s1, s2)}
-    convs.update({f"proj{k}": (conv, s2, s_h) for k, conv in enumerate(full.proj)})
+    convs.update({f"proj{k}": (conv, s2, unit) for k, conv in enumerate(full.proj)})
     base_arrays = BASES[model.config.base][1]
     small_arrays = export_arrays if isinstance(model.small, MultiScale) else base_arrays
     arrays = {SMALL + k: v for k, v in small_arrays(model.small).items()}
@@ -163,7 +163,7 @@ class BoundConditional:
 
     def add_condition(self, k: int, pos: torch.Tensor, h: torch.Tensor, g: int | None) -> None:
         a = self._gather(self.cond, pos, f"proj{k}")  # (N, Fc): known in advance, every group sees it all
-        self._apply(f"proj{k}", a, g, -ACT_MAX, ACT_MAX, residual=h, out=h)
+        self._apply(f"proj{k}", a, g, -self.stream_max, self.stream_max, residual=h, out=h)
 
 
 class BoundConditionalPixelCNN(BoundConditional, BoundNetwork):

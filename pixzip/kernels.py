@@ -47,41 +47,50 @@ def _requant(acc, multiplier, offset, shift, lo, hi, residual, out):  # pragma: 
         for j in range(acc.shape[1]):
             v = min(max((np.int64(acc[i, j]) * multiplier[j] + offset[j]) >> shift, lo), hi)
             if residual.shape[0]:
-                v = min(max(v + residual[i, j], -ACT_MAX), ACT_MAX)
+                v = min(max(v + residual[i, j], lo), hi)
             out[i, j] = v
 
 
 def requant(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor, shift: int, lo: int, hi: int,
             residual: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """acc (N, M) int32 -> y = clamp((acc * multiplier + offset) >> shift, lo, hi), int64 arithmetic
-    (offset = bias * multiplier + 2^(shift-1): bias and rounding in one add); with a residual (N, M) int8,
-    clamp(residual + y, -127, 127) instead. Written to out (N, M) int8 (may be a column slice) or a new
-    tensor, which is returned."""
+    (offset = bias * multiplier + 2^(shift-1): bias and rounding in one add); with a residual (N, M) (the
+    residual stream, int8 or int16), clamp(residual + y, lo, hi) instead. Written to out (N, M) (int8 or
+    int16, may be a column slice) or a new int8 tensor, which is returned."""
     out = torch.empty(acc.shape, dtype=torch.int8, device=acc.device) if out is None else out
     if _numba(acc):
-        res = residual if residual is not None else torch.zeros(0, acc.shape[1], dtype=torch.int8)
+        res = residual if residual is not None else torch.zeros(0, acc.shape[1], dtype=out.dtype)
         _requant(acc.numpy(), multiplier.numpy(), offset.numpy(), shift, lo, hi, res.numpy(), out.numpy())
         return out
     y = ((acc.long() * multiplier + offset) >> shift).clamp_(lo, hi)
     if residual is not None:
-        y = (y + residual).clamp_(-ACT_MAX, ACT_MAX)
+        y = (y + residual).clamp_(lo, hi)
     out.copy_(y)
     return out
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _scatter_relu(values, pos, col, buffer):  # pragma: no cover - compiled
+def _scatter_relu(values, pos, col, shift, buffer):  # pragma: no cover - compiled
+    half = (1 << shift) >> 1
     for i in numba.prange(len(pos)):
         for c in range(values.shape[1]):
-            buffer[pos[i], col + c] = max(values[i, c], 0)
+            buffer[pos[i], col + c] = min(max((np.int32(values[i, c]) + half) >> shift, 0), ACT_MAX)
 
 
-def scatter_relu(values: torch.Tensor, pos: torch.Tensor, buffer: torch.Tensor, col: int = 0) -> None:
-    """buffer[pos[i], col : col + M] = relu(values[i]) for values (N, M) int8."""
+def stream_relu(values: torch.Tensor, shift: int) -> torch.Tensor:
+    """The int8 relu of the residual stream (N, M) (int8, or int16 in units of 2^-shift of the relu's):
+    clamp((v + 2^(shift-1)) >> shift, 0, 127), rounding half up."""
+    if shift == 0:  # an int8 stream is its relu's range already
+        return values.clamp(min=0)
+    return ((values.int() + ((1 << shift) >> 1)) >> shift).clamp_(0, ACT_MAX).to(torch.int8)
+
+
+def scatter_relu(values: torch.Tensor, pos: torch.Tensor, buffer: torch.Tensor, col: int = 0, shift: int = 0) -> None:
+    """buffer[pos[i], col : col + M] = stream_relu(values[i], shift) for values (N, M) int8 or int16."""
     if _numba(buffer):
-        _scatter_relu(values.numpy(), pos.numpy(), col, buffer.numpy())
+        _scatter_relu(values.numpy(), pos.numpy(), col, shift, buffer.numpy())
     else:
-        buffer[pos, col : col + values.shape[1]] = values.clamp(min=0)
+        buffer[pos, col : col + values.shape[1]] = stream_relu(values, shift)
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -109,11 +109,13 @@ class Conditional(nn.Module):
         c1 = self.cond_small(a0, (INPUT_SCALE, s1, 0, ACT_MAX))
         return self.cond_full(up(c1), (s1, s2, 0, ACT_MAX))
 
-    def add_condition(self, k: int, h: torch.Tensor, cond: torch.Tensor, s_h: float | None = None) -> torch.Tensor:
-        """The stream after the first layer (k = 0) or block k - 1, plus projection k of the features."""
-        if s_h is None:
+    def add_condition(self, k: int, h: torch.Tensor, cond: torch.Tensor, stream: tuple | None = None) -> torch.Tensor:
+        """The stream after the first layer (k = 0) or block k - 1, plus projection k of the features;
+        quantization-aware with the stream's (unit, top) (PixelCNN.stream_format)."""
+        if stream is None:
             return h + self.proj[k](cond)
-        return (h + self.proj[k](cond, (float(self.cond_scales[1]), s_h, -ACT_MAX, ACT_MAX))).clamp(-ACT_MAX, ACT_MAX)
+        unit, top = stream
+        return (h + self.proj[k](cond, (float(self.cond_scales[1]), unit, -top, top))).clamp(-top, top)
 
     def forward(self, x: torch.Tensor, stats: dict | None = None, cond=None) -> torch.Tensor:
         return super().forward(x, stats, self.features(x, stats))

@@ -32,6 +32,12 @@ WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
 # ... except the first layer's with first_weight_bits > 8 (up to 15: |w| <= 16383). It reads raw pixel values
 # and prediction errors and must resolve differences of one grey level; int8 weights cost 0.14 bpsp there
 # (docs/models.md, "The quantization gap"). The integer model splits such weights into two int8 halves.
+# The residual stream is int8 (in units of its scale s), or with stream_bits = 16 int16 in units of
+# s / 2^STREAM_FINE_SHIFT: the layers that add into it keep 8 more bits, which an int8 stream rounds away
+# at every block (docs/models.md, "The quantization gap"); its relu, which the next layer reads, is still
+# int8 in units of s, rounded by a shift.
+STREAM_FINE_SHIFT = 8
+STREAM16_MAX = 2**15 - 1
 MAX_LOGIT_SHIFT = 13  # logits are integers in units of 2^-k nats, k <= this (bounds the exp table)
 MULTIPLIER_BITS = 20  # requantization multipliers are < 2^MULTIPLIER_BITS
 INPUT_SCALE = 1 / 128  # the network sees a0 = x - 128, an integer in [-128, 127], as a0 / 128
@@ -50,6 +56,7 @@ class PixelCNNConfig:
     residual_inputs: bool = False  # also feed the network each coded subpixel's prediction error
     first_weight_bits: int = 8  # the first layer's signed weight width, 8..15 (others are always int8)
     channel_scales: bool = False  # one int8 scale per feature of the residual stream, not one for all
+    stream_bits: int = 8  # the residual stream's width, 8 or 16 (its relu, the next layer's input, is int8)
 
     def __post_init__(self):
         if self.channels not in (1, 3):
@@ -58,6 +65,8 @@ class PixelCNNConfig:
             raise ValueError(f"hidden ({self.hidden}) must be a positive multiple of channels ({self.channels})")
         if self.first_kernel % 2 == 0 or self.kernel % 2 == 0:
             raise ValueError("kernels must be odd")
+        if self.stream_bits not in (8, 16):
+            raise ValueError(f"stream_bits must be 8 or 16, not {self.stream_bits}")
         if not 8 <= self.first_weight_bits <= 15:
             raise ValueError(f"first_weight_bits must be 8..15, not {self.first_weight_bits}")
         if self.predictor not in PREDICTORS:
@@ -197,8 +206,23 @@ class PixelCNN(nn.Module):
         return bool(self.scales[0] > 0)
 
     def stream_scale(self):
-        """The residual stream's scale: a float, or with channel_scales one per feature (F,)."""
+        """The scale of the residual stream's relu, the int8 input of the layers that read the stream: a
+        float, or with channel_scales one per feature (F,). An 8-bit stream has this unit too."""
         return self.stream_scales.clone() if self.config.channel_scales else float(self.scales[0])
+
+    def stream_format(self) -> tuple:
+        """(unit, top): the integer residual stream's unit (a float or (F,), what the layers adding into it
+        requantize to) and its clamp, +-top."""
+        if self.config.stream_bits == 16:
+            return self.stream_scale() / 2**STREAM_FINE_SHIFT, STREAM16_MAX
+        return self.stream_scale(), ACT_MAX
+
+    def stream_relu(self, h: torch.Tensor) -> torch.Tensor:
+        """relu of the quantized stream h (B, F, H, W) in the units of stream_scale(), int8: for a 16-bit
+        stream clamp(floor(h / 2^8 + 1/2), 0, 127), the integer model's (h + 128) >> 8."""
+        if self.config.stream_bits == 16:
+            return round_ste(h / 2**STREAM_FINE_SHIFT).clamp(0, ACT_MAX)
+        return F.relu(h)
 
     def forward(self, x: torch.Tensor, stats: dict | None = None, cond: torch.Tensor | None = None) -> torch.Tensor:
         """x (B, C, H, W) integers 0..255 -> logits (B, C, 256, H, W) in nats.
@@ -225,27 +249,31 @@ class PixelCNN(nn.Module):
             s = self.scales.tolist()
             s[0] = self.stream_scale()
             s_h, s_o = s[0], s[-1]
-            h = self.first(a0, (INPUT_SCALE, s_h, -ACT_MAX, ACT_MAX))
+            unit, top = stream = self.stream_format()
+            h = self.first(a0, (INPUT_SCALE, unit, -top, top))
             for block in range(self.config.blocks):
                 if cond is not None:
-                    h = self.add_condition(block, h, cond, s_h)
-                h = (h + self.block(block, F.relu(h), s)).clamp(-ACT_MAX, ACT_MAX)
+                    h = self.add_condition(block, h, cond, stream)
+                h = (h + self.block(block, self.stream_relu(h), s, stream=stream)).clamp(-top, top)
             if cond is not None:
-                h = self.add_condition(self.config.blocks, h, cond, s_h)
-            o = self.head(F.relu(h), (s_h, s_o, 0, ACT_MAX))
+                h = self.add_condition(self.config.blocks, h, cond, stream)
+            o = self.head(self.stream_relu(h), (s_h, s_o, 0, ACT_MAX))
             w_int, b_int, k = self.out.logit_params(s_o)
             logits = F.conv2d(o, w_int, b_int) * 2.0**-k
         return logits.view(b, c, 256, hh, ww)
 
-    def block(self, b: int, u: torch.Tensor, s: list[float] | None = None, stats: dict | None = None) -> torch.Tensor:
+    def block(self, b: int, u: torch.Tensor, s: list | None = None, stats: dict | None = None,
+              stream: tuple | None = None) -> torch.Tensor:
         """Block b's addition to the residual stream, from u = relu(stream) (B, F, H, W): float, or
-        quantization-aware with the scales s (then integers in units of the stream's scale s[0])."""
+        quantization-aware with the scales s (u in units of s[0]) and the stream's (unit, top)
+        (stream_format), in whose units the result is."""
         if s is None:
             v = F.relu(self.inner[b](u))
             _collect(stats, f"inner{b}", v)
             return self.outer[b](v)
+        unit, top = stream
         v = self.inner[b](u, (s[0], s[1 + b], 0, ACT_MAX))
-        return self.outer[b](v, (s[1 + b], s[0], -ACT_MAX, ACT_MAX))
+        return self.outer[b](v, (s[1 + b], unit, -top, top))
 
     def calibrate(self, batches, quantile: float = 0.9999) -> None:
         """Fix the activation scales from the float model's activations on some batches, then switch to

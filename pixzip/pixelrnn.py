@@ -252,10 +252,12 @@ class RowLSTM(PixelCNN):
     def layer(config: RowLSTMConfig) -> nn.Module:
         return RowLSTMLayer(config.hidden, config.kernel, config.channels)
 
-    def block(self, b: int, u: torch.Tensor, s: list[float] | None = None, stats: dict | None = None) -> torch.Tensor:
+    def block(self, b: int, u: torch.Tensor, s: list | None = None, stats: dict | None = None,
+              stream: tuple | None = None) -> torch.Tensor:
         if s is None:
             return self.outer[b](self.inner[b](u))
-        return self.outer[b](self.inner[b](u, s[0]), (HIDDEN_SCALE, s[0], -ACT_MAX, ACT_MAX))
+        unit, top = stream
+        return self.outer[b](self.inner[b](u, s[0]), (HIDDEN_SCALE, unit, -top, top))
 
     def _scales(self, tops: dict[str, float]) -> list[float]:
         return [tops["stream"] / ACT_MAX] + [HIDDEN_SCALE] * self.config.blocks + [tops["head"] / ACT_MAX]

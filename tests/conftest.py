@@ -48,7 +48,7 @@ def tiny_gray(tmp_path_factory) -> registry.Model:
 def tiny_residual(tmp_path_factory) -> registry.Model:
     """The shipped default's kind: residual inputs, a wide (15-bit) first layer, per-feature stream scales."""
     return make_model(tmp_path_factory.mktemp("models"), "tiny-residual", residual_inputs=True, first_weight_bits=15,
-                      channel_scales=True)
+                      channel_scales=True, stream_bits=16)
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +89,8 @@ def tiny_multiscale_rowlstm(tmp_path_factory) -> registry.Model:
     """A Multi-Scale PixelRNN of two levels (every fourth pixel, then every second, then the rest), all
     stages Row LSTMs."""
     return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-rowlstm", arch="multiscale", base="rowlstm",
-                      levels=2, residual_inputs=True, cond_hidden=6, first_weight_bits=15, channel_scales=True)
+                      levels=2, residual_inputs=True, cond_hidden=6, first_weight_bits=15, channel_scales=True,
+                      stream_bits=16)
 
 
 @pytest.fixture(scope="session")

@@ -72,14 +72,16 @@ def test_thread_count_does_not_change_bytes(tiny_rgb, tmp_path):
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_matches_cpu(tiny_rgb):
+def test_cuda_matches_cpu(rgb_model):
+    """Every architecture (rgb_model's fixtures: 8- and 16-bit streams, wide first layers, the recurrent and
+    multi-scale models) codes the same bytes on CUDA as on the CPU, and decodes them on either."""
     for shape in SHAPES:
         pixels = smooth_image(*shape)
-        cpu = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16)[0]
-        gpu = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, device="cuda")[0]
+        cpu = codec.compress_pixels(pixels, "RGB", rgb_model, tile=16)[0]
+        gpu = codec.compress_pixels(pixels, "RGB", rgb_model, tile=16, device="cuda")[0]
         assert gpu == cpu
         for device in ("cpu", "cuda"):  # GPU-made files decode on the CPU and the reverse
-            out, _ = codec.decompress_pixels(gpu, device=device, models=tiny_rgb)
+            out, _ = codec.decompress_pixels(gpu, device=device, models=rgb_model)
             np.testing.assert_array_equal(out, pixels)
 
 
@@ -136,6 +138,10 @@ def test_wide_layer_sums_must_fit_int32(tmp_path):
     ("rowlstm", {"residual_inputs": True, "first_weight_bits": 12, "channel_scales": True}),
     ("diagbilstm", {"channel_scales": True}),
     ("multiscale", {"residual_inputs": True, "first_weight_bits": 15, "cond_hidden": 6, "channel_scales": True}),
+    ("pixelcnn", {"stream_bits": 16}),
+    ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15, "channel_scales": True, "stream_bits": 16}),
+    ("rowlstm", {"channel_scales": True, "stream_bits": 16}),
+    ("multiscale", {"residual_inputs": True, "cond_hidden": 6, "channel_scales": True, "stream_bits": 16}),
 ])
 def test_integer_model_codes_what_training_predicts(tmp_path, arch, config):
     """The quantization-aware float model (what training optimizes) and the exported integer model (what

@@ -51,35 +51,44 @@ def test_output_layer_matches_a_matmul():
 
 
 @pytest.mark.parametrize("residual", [False, True])
-def test_requant_numba_matches_torch(residual, monkeypatch):
+@pytest.mark.parametrize("dtype, top", [(torch.int8, 127), (torch.int16, 2**15 - 1)])  # 8- or 16-bit stream
+def test_requant_numba_matches_torch(residual, dtype, top, monkeypatch):
     gen = torch.Generator().manual_seed(1)
     acc = torch.randint(-2**23, 2**23, (300, 20), generator=gen, dtype=torch.int32)
     multiplier = torch.randint(1, 2**20, (20,), generator=gen)
     offset = torch.randint(-2**40, 2**40, (20,), generator=gen)
-    res = torch.randint(-127, 128, (300, 20), generator=gen).to(torch.int8) if residual else None
-    for shift, lo in ((20, -127), (28, 0), (0, -127)):
-        got = kernels.requant(acc, multiplier, offset, shift, lo, 127, res)
-        y = ((acc.long() * multiplier + offset) >> shift).clamp(lo, 127)  # the definition, floor shift
-        expect = (y + res).clamp(-127, 127) if residual else y
+    res = torch.randint(-top, top + 1, (300, 20), generator=gen).to(dtype) if residual else None
+    for shift, lo in ((20, -top), (28, 0), (0, -top), (12, -top)):
+        out = torch.empty(300, 20, dtype=dtype)
+        got = kernels.requant(acc, multiplier, offset, shift, lo, top, res, out)
+        y = ((acc.long() * multiplier + offset) >> shift).clamp(lo, top)  # the definition, floor shift
+        expect = (y + res).clamp(lo, top) if residual else y
         assert torch.equal(got.long(), expect)
         monkeypatch.setattr(kernels, "USE_NUMBA", False)
-        assert torch.equal(kernels.requant(acc, multiplier, offset, shift, lo, 127, res), got)
+        assert torch.equal(kernels.requant(acc, multiplier, offset, shift, lo, top, res, out.clone()), got)
         monkeypatch.setattr(kernels, "USE_NUMBA", True)
 
 
-def test_gather_and_scatter_numba_match_torch(monkeypatch):
+@pytest.mark.parametrize("dtype, shift", [(torch.int8, 0), (torch.int16, 8)])  # an 8- or 16-bit stream
+def test_gather_and_scatter_numba_match_torch(dtype, shift, monkeypatch):
     gen = torch.Generator().manual_seed(2)
     buffer = torch.randint(-128, 128, (500, 6), generator=gen).to(torch.int8)
     pos, taps = torch.randint(80, 420, (77,), generator=gen), torch.tensor([-71, -70, -69, -1, 0])
-    values = torch.randint(-128, 128, (77, 12), generator=gen).to(torch.int8)[:, 3:9]  # a column slice
+    top = torch.iinfo(dtype).max
+    values = torch.randint(-top, top + 1, (77, 12), generator=gen).to(dtype)[:, 3:9]  # a column slice
+    if shift:  # rounding half up at the edges: relu 0, 1, 0, 0
+        values[0, :4] = torch.tensor([127, 128, -128, -129])
     got = kernels.gather(buffer, pos, taps)
     targets = pos.unique()[:40]  # distinct rows
     scattered = buffer.clone()
-    kernels.scatter_relu(values[:40], targets, scattered, col=0)
+    kernels.scatter_relu(values[:40], targets, scattered, col=0, shift=shift)
+    relu = ((values[:40].long() + (1 << shift) // 2) // 2**shift).clamp(0, 127)  # the definition, rounding
+    assert torch.equal(scattered[targets, :6].long(), relu)  # half up, then int8
+    assert torch.equal(kernels.stream_relu(values[:40], shift).long(), relu)
     monkeypatch.setattr(kernels, "USE_NUMBA", False)
     assert torch.equal(kernels.gather(buffer, pos, taps), got)
     expect = buffer.clone()
-    kernels.scatter_relu(values[:40], targets, expect, col=0)
+    kernels.scatter_relu(values[:40], targets, expect, col=0, shift=shift)
     assert torch.equal(scattered, expect)
 
 

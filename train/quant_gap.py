@@ -2,15 +2,21 @@
 evaluated with parts of the integer arithmetic simulated, on whole validation images.
 
     python train/quant_gap.py CHECKPOINT [VAL_DIR]
+    python train/quant_gap.py --integer CHECKPOINT [VAL_DIR]
 
 Each row quantizes some of: the weights (int8 per output channel as pixzip.pixelcnn.MaskedConv, or 15-bit
 for a wide first layer), the output layer (power-of-two logit unit), the activations (int8 at the 99.99th
 percentile of two validation images, the stream with one scale or one per feature, or 16-bit with its relu
 requantized to int8). No quantization-aware training: these are the costs that training then has to
 recover (docs/models.md, "The quantization gap").
+
+--integer measures the real thing for the quantizations pixzip implements: the checkpoint calibrated as
+`pixzip train` calibrates (8 batches of random training crops) with each setting of INTEGER_ROWS, exported,
+and the exact integer model's code length on the validation images (pixzip.train.validate, tiles included).
 """
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,7 +24,7 @@ import torch.nn.functional as F
 
 from pixzip.pixelcnn import INPUT_SCALE, PixelCNN, PixelCNNConfig
 from pixzip.predictor import image_residuals
-from pixzip.train import load_dataset
+from pixzip.train import TrainConfig, load_dataset, random_crops, validate
 
 
 def quantize_weight(conv, weight_max: int) -> torch.Tensor:
@@ -117,19 +123,44 @@ ROWS = [
     ("... and per-feature stream scales (the new default's)",
      {"weights": "all", "first weight bits": 15, "output layer": True, "activations": ["stream", "other"],
       "per feature": True}),
-    ("... and a 16-bit stream (its relu int8; not implemented)",
+    ("... and a 16-bit stream (its relu int8)",
      {"weights": "all", "first weight bits": 15, "output layer": True, "activations": ["stream", "other"],
       "per feature": True, "stream bits": 16}),
 ]
 
 
-def main(checkpoint: str, val: str = "../shared/data/val") -> None:
-    torch.set_num_threads(2)
+INTEGER_ROWS = [
+    ("int8 everywhere", {"first_weight_bits": 8, "channel_scales": False, "stream_bits": 8}),
+    ("15-bit first layer, per-feature stream scales", {"first_weight_bits": 15, "channel_scales": True, "stream_bits": 8}),
+    ("... and a 16-bit stream", {"first_weight_bits": 15, "channel_scales": True, "stream_bits": 16}),
+]
+
+
+def load_float(checkpoint: str, **settings) -> tuple[PixelCNN, dict]:
     state = torch.load(checkpoint, weights_only=False, map_location="cpu")
-    model = PixelCNN(PixelCNNConfig.from_dict(state["config"]))
+    model = PixelCNN(replace(PixelCNNConfig.from_dict(state["config"]), **settings))
     model.load_state_dict(state["model"])
     if model.quantized:
         sys.exit(f"{checkpoint} is calibrated already: give a checkpoint from before its quantization-aware phase")
+    return model, state
+
+
+def integer_rows(checkpoint: str, val: str = "../shared/data/val") -> None:
+    images = load_dataset(Path(val), 3, 1)
+    print(f"{checkpoint}, calibrated, not trained: the exact integer model on whole images of {val}\n")
+    print("| quantization | val bpsp |\n|---|---:|")
+    for name, settings in INTEGER_ROWS:
+        model, state = load_float(checkpoint, **settings)
+        tc = TrainConfig.from_dict(state["train"])
+        gen = torch.Generator().manual_seed(tc.seed)
+        train = load_dataset(Path(state.get("data", "../shared/data/train")), 3, tc.crop)  # older: no "data"
+        model.calibrate([random_crops(train, tc.batch, tc.crop, gen) for _ in range(8)])
+        print(f"| {name} | {validate(model, images)[0]:.3f} |", flush=True)
+
+
+def main(checkpoint: str, val: str = "../shared/data/val") -> None:
+    torch.set_num_threads(2)
+    model, state = load_float(checkpoint)
     images = load_dataset(Path(val), 3, 1)
     sim = Simulation(model, [im[None].float() for im in images[:2]])
     print(f"{checkpoint} (step {state['step']}), whole images of {val}\n")
@@ -139,4 +170,7 @@ def main(checkpoint: str, val: str = "../shared/data/val") -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    if sys.argv[1:2] == ["--integer"]:
+        integer_rows(*sys.argv[2:])
+    else:
+        main(*sys.argv[1:])

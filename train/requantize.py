@@ -1,6 +1,7 @@
 """Change how a float checkpoint will be quantized, before its quantization-aware phase begins.
 
-    python train/requantize.py FLOAT_CHECKPOINT OUT_CHECKPOINT first_weight_bits=15 channel_scales=true
+    python train/requantize.py FLOAT_CHECKPOINT OUT_CHECKPOINT first_weight_bits=15 channel_scales=true \
+        stream_bits=16
 
 The settings named here (pixzip.pixelcnn.PixelCNNConfig) say only how the float network becomes the
 integer one - the float weights do not depend on them - so a checkpoint that is not calibrated yet can take
@@ -12,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-QUANTIZATION_SETTINGS = {"first_weight_bits": int, "channel_scales": lambda v: v.lower() in ("1", "true", "yes")}
+QUANTIZATION_SETTINGS = {"first_weight_bits": int, "channel_scales": lambda v: v.lower() in ("1", "true", "yes"),
+                         "stream_bits": int}
 
 
 def main(source: str, target: str, *settings: str) -> None:
