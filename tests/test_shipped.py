@@ -14,11 +14,11 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 # SHA-256 of samples/astronaut.png compressed with the shipped default model (default tile and chunk).
 # Change it only on purpose (a new default model, tile size or format version), never to make a test pass.
-GOLDEN = "c83b5bc1d031ebd72f312f655a497e06f2d1aaaaa4b04c74674b75d91444331a"
-# The previous default model, still shipped (not in the manifest) so that its files decode: the same
-# with it, and with 64 x 64 tiles in chunks of 256, the first release's defaults, written as a version 1
+GOLDEN = "fe89dab7807fcc27840363ae6b224c5696498bcbc8eeea8fefdd088677b50792"
+# The first release's default model, still shipped (not in the manifest) so that its files decode: the
+# same with it, and with 64 x 64 tiles in chunks of 256, the first release's defaults, written as a version 1
 # file - pinned since the first release, so they show that later work changed no integer on its coding path.
-PREVIOUS_DEFAULT = REPO / "models" / "pixelcnn-7d13f387.npz"
+FIRST_DEFAULT = REPO / "models" / "pixelcnn-7d13f387.npz"
 GOLDEN_PREVIOUS = "ab3d2bf0c611aad7ef15dd0fa9eea3cee6126ecf1123ae819328ec502c100125"
 GOLDEN_TILE64 = "a041411b93dd7f98d5735b868938c19ca9e0c162800392ececc1360663838d86"
 
@@ -36,6 +36,7 @@ GOLDEN_CROP = {
 # decode: file -> the golden crop hash they had when they were in the manifest.
 RETIRED_CROP = {
     "diagbilstm-017512a7.npz": "aa257e7756e0b5be5de479971be0f92309a75c9299350e4c6840c78aea20fc37",
+    "pixelcnn-51901d66.npz": "d70df3219e1bc1804dc2440958bb9130024c8f9c6492fdda800683ce41897a73",
 }
 
 
@@ -109,9 +110,9 @@ def test_golden_bytes(sample_file, default_model):
 
 
 def test_previous_default_still_decodes_with_golden_bytes():
-    """Files made with the previous default model: the same bytes as always, and they decode (the model
+    """Files made with the first release's default model: the same bytes as always, and they decode (the model
     found by name and hash though the manifest no longer lists it)."""
-    previous = registry.load_file(PREVIOUS_DEFAULT)
+    previous = registry.load_file(FIRST_DEFAULT)
     assert previous.name == "pixelcnn" and previous.sha256 != registry.resolve(None).sha256
     pixels, mode = load_pixels(SAMPLE)
     data = codec.compress_pixels(pixels, mode, previous)[0]
