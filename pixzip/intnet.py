@@ -192,10 +192,10 @@ class BoundNetwork:
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
         self.fg = f // c  # features per channel group
-        wide = cfg.stream_bits == 16
-        self.stream_max = STREAM16_MAX if wide else ACT_MAX  # the stream's clamp
-        self.stream_dtype = torch.int16 if wide else torch.int8
-        self.relu_shift = STREAM_FINE_SHIFT if wide else 0  # the stream -> its int8 relu
+        fine = cfg.stream_bits == 16  # a 16-bit stream (pixzip.pixelcnn.STREAM_FINE_SHIFT)
+        self.stream_max = STREAM16_MAX if fine else ACT_MAX  # the stream's clamp
+        self.stream_dtype = torch.int16 if fine else torch.int8
+        self.relu_shift = STREAM_FINE_SHIFT if fine else 0  # the stream -> its int8 relu
         self.cols = [slice(g * self.fg, (g + 1) * self.fg) for g in range(c)]
         self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int32, device=device)
