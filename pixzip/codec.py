@@ -3,6 +3,7 @@
 The encoder knows every pixel, so it runs each layer once over all positions of a chunk of tiles; the
 decoder runs the whole network one wavefront line at a time (pixzip.schedule). Both call the same integer
 layer functions (pixzip.intnet), which are exact, so they produce the same frequencies bit for bit.
+Since format version 3 the encoder also fits each tile's sharpness (pixzip.sharpness) and codes it first.
 
 Grayscale images coded with an RGB model are fed to it as R = G = B; only R is coded, G and B follow.
 """
@@ -14,9 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import coder, container, modes, registry, softmax
+from . import coder, container, modes, registry, sharpness, softmax
 from .container import FormatError, Header
-from .intnet import BoundNetwork
 from .intscale import IntegerMultiScale, is_known, known_values, mosaic, small_side, small_tile
 from .image import MODES, checksum
 from .schedule import Layout, Tile, tiles, wavefront
@@ -92,30 +92,36 @@ def _stream_order(step_sizes: np.ndarray, groups: int) -> np.ndarray:
 
 def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: int = DEFAULT_TILE,
                   chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
-                  trace: list | None = None, costs: np.ndarray | None = None) -> tuple[bytes, float]:
+                  trace: list | None = None, costs: np.ndarray | None = None,
+                  sharpen: bool = True) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives the (N, 256) frequency arrays
     in stream order, for tests that compare them with the decoder's; costs, an (H, W) float array, receives
     each pixel's ideal cost in bits (all its channels). A multi-scale model codes the tiles' small images
-    first, then the rest, into the same stream (pixzip.intscale)."""
+    first, then the rest, into the same stream (pixzip.intscale). sharpen: fit and code each tile's
+    sharpness (format version 3); False codes the model's own distributions (version 2)."""
     net, dev = model.network, torch.device(device)
     enc = coder.Encoder()
-    ideal = _encode_net(enc, pixels, net, _coded_channels(model, mode), tile, chunk, dev, progress, trace, costs)
+    ideal = _encode_net(enc, pixels, net, _coded_channels(model, mode), tile, chunk, dev, progress, trace, costs,
+                        sharpen)
     return enc.finish(), ideal
 
 
 def _encode_net(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int], tile: int, chunk: int,
-                dev: torch.device, progress: Progress | None, trace: list | None, costs: np.ndarray | None) -> float:
+                dev: torch.device, progress: Progress | None, trace: list | None, costs: np.ndarray | None,
+                sharpen: bool) -> float:
     """A network's code for an image -> ideal bits: one stage, or a multi-scale model's small image (the
     mosaic of the tiles' small images, recursively for more levels) and then the rest."""
     if not isinstance(net, IntegerMultiScale):
-        return _encode_stage(enc, pixels, net, coded, tile, chunk, dev, progress, trace, costs)
+        return _encode_stage(enc, pixels, net, coded, tile, chunk, dev, progress, trace, costs, sharpen)
     small = mosaic(pixels, tile)
     first, second = _stage_progress(progress, small.shape[0] * small.shape[1], pixels.shape[0] * pixels.shape[1])
     small_costs = np.zeros(small.shape[:2]) if costs is not None else None
-    ideal = _encode_net(enc, small, net.small, coded, small_tile(tile), chunk, dev, first, trace, small_costs)
+    ideal = _encode_net(enc, small, net.small, coded, small_tile(tile), chunk, dev, first, trace, small_costs,
+                        sharpen)
     if costs is not None:
         costs += known_values(small_costs[:, :, None], tile, *pixels.shape[:2])[:, :, 0]
-    return ideal + _encode_stage(enc, pixels, net.full, coded, tile, chunk, dev, second, trace, costs, small)
+    return ideal + _encode_stage(enc, pixels, net.full, coded, tile, chunk, dev, second, trace, costs, sharpen,
+                                 small)
 
 
 def _stage_progress(progress: Progress | None, n_small: int, n: int) -> tuple:
@@ -129,9 +135,10 @@ def _stage_progress(progress: Progress | None, n_small: int, n: int) -> tuple:
 
 def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int], tile: int, chunk: int,
                   dev: torch.device, progress: Progress | None, trace: list | None, costs: np.ndarray | None,
-                  small: np.ndarray | None = None) -> float:
+                  sharpen: bool, small: np.ndarray | None = None) -> float:
     """One network's pass over an image into the coder -> ideal bits. With `small` (the mosaic of the
-    tiles' small images), net is a conditional network and the pixels the small images hold are skipped."""
+    tiles' small images), net is a conditional network and the pixels the small images hold are skipped.
+    Each chunk: the sharpness of its tiles (if sharpen), then its symbols."""
     height, width = pixels.shape[:2]
     ideal, done = 0.0, 0
     for ch in _chunks(height, width, tile, chunk):
@@ -147,10 +154,17 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
         preds = [bn.prediction(g, pos, medians) for g in range(net.config.channels)]
         for g in range(net.config.channels):
             bn.write_pixels(g, pos, values[:, g], preds[g])
-        h = bn.stream(pos, ENCODE_BATCH)  # (N, F) int8
+        h = bn.stream(pos, ENCODE_BATCH)  # (N, F) the stream after the last block
+        o = torch.cat([bn.head(h[a : a + ENCODE_BATCH]) for a in range(0, len(pos), ENCODE_BATCH)]).cpu().numpy()
         symbols = torch.stack([(values[:, g] - preds[g]) % 256 for g in coded]).cpu().numpy()  # (G, N)
         skip = is_known(rc[:, 0], rc[:, 1], tile) if small is not None else None
-        for batch in _stream_batches(bn, h, symbols, rc, schedule.bounds, coded, skip):
+        tile_of = layout.tile_of(schedule.flat)  # (N,)
+        sharp = None
+        if sharpen:
+            sharp = sharpness.fit(o, tile_of, coded, symbols, net.out_weight, net.out_bias, net.logit_shift,
+                                  len(ch), skip)  # (tiles, G)
+            ideal += _push_sharpness(enc, sharp)
+        for batch in _stream_batches(net, o, symbols, rc, schedule.bounds, coded, tile_of, sharp, skip):
             ideal += _push(enc, *batch, trace, costs)
         done += len(pos)
         if progress:
@@ -158,27 +172,38 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
     return ideal
 
 
-def _stream_batches(bn: BoundNetwork, h: torch.Tensor, symbols: np.ndarray, pixels: np.ndarray,
-                    bounds: np.ndarray, coded: list[int], skip: np.ndarray | None = None):
+def _stream_batches(net, o: np.ndarray, symbols: np.ndarray, pixels: np.ndarray, bounds: np.ndarray,
+                    coded: list[int], tile_of: np.ndarray, sharp: np.ndarray | None, skip: np.ndarray | None):
     """The encoder's symbols in stream order, in batches of whole steps of about FREQ_BATCH positions:
-    yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). h (N, F) is the
-    stream of the chunk's positions in step order, symbols (G, N) the residuals of the coded channels,
-    bounds the schedule's step boundaries, skip (N,) the positions not coded (known already)."""
-    net = bn.net
+    yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). o (N, F) is the head's output
+    at the chunk's positions in step order, symbols (G, N) the residuals of the coded channels, bounds the
+    schedule's step boundaries, tile_of (N,) each position's tile, sharp (tiles, G) their sharpness (None:
+    the model's own), skip (N,) the positions not coded (known already)."""
     step_sizes = np.diff(bounds)
     first = 0
     while first < len(step_sizes):
         last = max(int(np.searchsorted(bounds, bounds[first] + FREQ_BATCH, side="right")) - 1, first + 1)
         a, b = int(bounds[first]), int(bounds[last])
-        o = bn.head(h[a:b]).cpu().numpy()  # (n, F)
         order = _stream_order(step_sizes[first:last], len(coded))  # (G * n,) into (G, n)
         if skip is not None:
             order = order[~skip[a + order % (b - a)]]
         position, group = order % (b - a), order // (b - a)
-        freqs = softmax.frequencies(o[position], np.asarray(coded)[group], net.out_weight, net.out_bias,
-                                    net.table)
+        rows_sharp = sharp[tile_of[a + position], group] if sharp is not None else None
+        freqs = softmax.frequencies(o[a + position], np.asarray(coded)[group], net.out_weight, net.out_bias,
+                                    net.table, rows_sharp)
         yield symbols[:, a:b].reshape(-1)[order], freqs, pixels[a + position]
         first = last
+
+
+def _push_sharpness(enc: coder.Encoder, sharp: np.ndarray) -> float:
+    """Code a chunk's sharpness (tiles, G), tile by tile, 8 bits each; returns the bits."""
+    enc.push(sharp.reshape(-1), np.tile(sharpness.UNIFORM, (sharp.size, 1)))
+    return 8.0 * sharp.size
+
+
+def _pop_sharpness(dec: coder.Decoder, tiles: int, groups: int) -> np.ndarray:
+    """Decode a chunk's sharpness -> (tiles, G) int64 (see _push_sharpness)."""
+    return dec.pop(np.tile(sharpness.UNIFORM, (tiles * groups, 1))).reshape(tiles, groups)
 
 
 def _push(enc: coder.Encoder, symbols: np.ndarray, f: np.ndarray, pixels: np.ndarray, trace: list | None,
@@ -200,23 +225,26 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
     shape = (header.height, header.width, MODES[header.mode])
     coded = _coded_channels(model, header.mode)
     dev = torch.device(device)
-    return _decode_net(dec, shape, model.network, coded, header.tile, header.chunk, dev, progress, trace)
+    sharpened = header.version >= 3
+    return _decode_net(dec, shape, model.network, coded, header.tile, header.chunk, dev, progress, trace, sharpened)
 
 
 def _decode_net(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile: int, chunk: int, dev: torch.device,
-                progress: Progress | None, trace: list | None) -> np.ndarray:
+                progress: Progress | None, trace: list | None, sharpened: bool) -> np.ndarray:
     """Decode an (H, W, C) image coded by _encode_net."""
     if not isinstance(net, IntegerMultiScale):
-        return _decode_stage(dec, shape, net, coded, tile, chunk, dev, progress, trace)
+        return _decode_stage(dec, shape, net, coded, tile, chunk, dev, progress, trace, sharpened)
     small_shape = (small_side(shape[0], tile), small_side(shape[1], tile), shape[2])
     first, second = _stage_progress(progress, small_shape[0] * small_shape[1], shape[0] * shape[1])
-    small = _decode_net(dec, small_shape, net.small, coded, small_tile(tile), chunk, dev, first, trace)
-    return _decode_stage(dec, shape, net.full, coded, tile, chunk, dev, second, trace, small)
+    small = _decode_net(dec, small_shape, net.small, coded, small_tile(tile), chunk, dev, first, trace, sharpened)
+    return _decode_stage(dec, shape, net.full, coded, tile, chunk, dev, second, trace, sharpened, small)
 
 
 def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile: int, chunk: int, dev: torch.device,
-                  progress: Progress | None, trace: list | None, small: np.ndarray | None = None) -> np.ndarray:
-    """One network's pass: decode an (H, W, C) image from the coder (see _encode_stage)."""
+                  progress: Progress | None, trace: list | None, sharpened: bool,
+                  small: np.ndarray | None = None) -> np.ndarray:
+    """One network's pass: decode an (H, W, C) image from the coder (see _encode_stage); sharpened: the
+    stream holds each chunk's sharpness first (format version 3)."""
     height, width, channels = shape
     out = np.zeros(shape, dtype=np.uint8)
     known = known_values(small, tile, height, width) if small is not None else None
@@ -227,6 +255,7 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
         if small is not None:
             bn.condition(ch, small)
         schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
+        sharp = _pop_sharpness(dec, len(ch), len(coded)) if sharpened else None  # (tiles, G)
         for k in range(schedule.steps):
             flat, rc = schedule.flat[schedule.step(k)], schedule.pixels[schedule.step(k)]
             pos = torch.from_numpy(flat).to(dev)
@@ -244,7 +273,9 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
                     else torch.zeros(len(pos), dtype=torch.int32, device=dev)
                 if not skip.all():
                     o = st["o"][torch.from_numpy(~skip).to(dev)].cpu().numpy()
-                    f = softmax.frequencies(o, np.full(len(o), g), net.out_weight, net.out_bias, net.table)
+                    rows_sharp = sharp[layout.tile_of(flat[~skip]), coded.index(g)] if sharp is not None else None
+                    f = softmax.frequencies(o, np.full(len(o), g), net.out_weight, net.out_bias, net.table,
+                                            rows_sharp)
                     if trace is not None:
                         trace.append(f)
                     r = torch.from_numpy(dec.pop(f)).to(dev)
@@ -261,9 +292,10 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
 
 def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model | None = None,
                     tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
-                    progress: Progress | None = None, costs: np.ndarray | None = None) -> tuple[bytes, Report]:
-    """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). costs: see encode_pixels."""
-    return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs)
+                    progress: Progress | None = None, costs: np.ndarray | None = None,
+                    sharpen: bool = True) -> tuple[bytes, Report]:
+    """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). costs, sharpen: see encode_pixels."""
+    return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs, sharpen)
 
 
 def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: int) -> Progress | None:
@@ -273,9 +305,10 @@ def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: i
 
 def compress_planes(image: modes.Planes, model: str | registry.Model | None = None, tile: int = DEFAULT_TILE,
                     chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
-                    costs: np.ndarray | None = None) -> tuple[bytes, Report]:
+                    costs: np.ndarray | None = None, sharpen: bool = True) -> tuple[bytes, Report]:
     """An image as planes (pixzip.modes) -> (.pxz bytes, report). Each plane is coded in turn with the
-    same model; costs (see encode_pixels) receives the first plane's."""
+    same model; costs (see encode_pixels) receives the first plane's. sharpen=False writes a version 2
+    file (no sharpness), which older readers of version 2 decode too."""
     start = time.perf_counter()
     m = model if isinstance(model, registry.Model) else registry.resolve(model)
     if not (0 < tile < 2**16 and 0 < chunk < 2**16):
@@ -285,11 +318,12 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
     payloads, ideal = [], 0.0
     for k, (plane, plane_mode) in enumerate(zip(image.planes, image.plane_modes)):
         step = _plane_progress(progress, k, height * width, total)
-        payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device, step, costs=costs if k == 0 else None)
+        payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device, step,
+                                      costs=costs if k == 0 else None, sharpen=sharpen)
         payloads.append(payload)
         ideal += bits
     header = Header(image.mode, width, height, tile, chunk, m.name, m.sha256, checksum(*image.planes),
-                    tuple(image.plane_modes), metadata=image.metadata)
+                    tuple(image.plane_modes), metadata=image.metadata, version=3 if sharpen else 2)
     data = container.pack(header, payloads)
     channels = sum(p.shape[2] for p in image.planes)
     report = Report(width, height, channels, image.mode, m.name, len(data), ideal, time.perf_counter() - start)

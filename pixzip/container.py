@@ -1,15 +1,17 @@
 """The .pxz file: header + payloads (docs/format.md specifies it byte by byte). Bytes only, no model.
 
-Version 2 (written) holds any number of coded planes and the image's metadata; version 1 (read only) held
-one L or RGB plane and no metadata.
+Version 3 (written) holds any number of coded planes and the image's metadata, and its payloads code each
+tile's sharpness (pixzip.sharpness); version 2 (written on request) is the same without sharpness; version 1
+(read only) held one L or RGB plane and no metadata.
 """
 import struct
 import zlib
 from dataclasses import dataclass, field
 
 MAGIC = b"\x89PXZ"
-VERSION = 2
-READABLE = (1, 2)
+VERSION = 3
+WRITABLE = (2, 3)
+READABLE = (1, 2, 3)
 MODE_CODES = {"L": 1, "RGB": 3, "1": 4, "LA": 5, "P": 6, "RGBA": 7, "I;16": 8, "LA;16": 9, "RGB;16": 10, "RGBA;16": 11}
 MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 PLANE_CODES = {"L": 1, "RGB": 3}
@@ -47,7 +49,9 @@ class Header:
             raise ValueError("model name must be 1 to 255 bytes")
         if len(self.planes) != len(self.payload_lengths) or not 0 < len(self.planes) < 256:
             raise ValueError("one payload length per plane, 1 to 255 planes")
-        head = [_FIXED.pack(MAGIC, VERSION, MODE_CODES[self.mode], self.width, self.height, self.tile, self.chunk,
+        if self.version not in WRITABLE:
+            raise ValueError(f"pixzip writes format versions {WRITABLE}, not {self.version}")
+        head = [_FIXED.pack(MAGIC, self.version, MODE_CODES[self.mode], self.width, self.height, self.tile, self.chunk,
                             len(name)), name, _HASHES.pack(self.weights_sha256, self.pixels_sha256),
                 _U8.pack(len(self.planes))]
         head += [_PLANE.pack(PLANE_CODES[p], n) for p, n in zip(self.planes, self.payload_lengths)]
@@ -59,7 +63,7 @@ class Header:
 
 
 def pack(header: Header, payloads: list[bytes]) -> bytes:
-    h = Header(**{**header.__dict__, "payload_lengths": tuple(len(p) for p in payloads), "version": VERSION})
+    h = Header(**{**header.__dict__, "payload_lengths": tuple(len(p) for p in payloads)})
     return h.pack() + b"".join(payloads)
 
 
@@ -78,7 +82,7 @@ class _Reader:
 
 
 def unpack(data: bytes) -> tuple[Header, list[bytes]]:
-    """Parse and validate a whole .pxz file (version 1 or 2) -> (header, one payload per plane);
+    """Parse and validate a whole .pxz file (version 1, 2 or 3) -> (header, one payload per plane);
     FormatError with a one-line reason on anything wrong."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise FormatError("not a pixzip file (bad magic bytes)")

@@ -128,6 +128,7 @@ class IntegerPixelCNN:
         w = self.masked_weight("out")[:, :, 0, 0].reshape(self.groups, 256, self.groups, -1)  # (C, 256, C, F/C)
         self.out_weight = np.ascontiguousarray(np.stack([w[g, :, g].T.numpy() for g in range(self.groups)]), np.float32)
         self.out_bias = self.arrays["out.bias"].reshape(self.groups, 256).astype(np.float32)
+        self.logit_shift = int(self.arrays["out.shift"])  # logits are integers in units of 2^-logit_shift nats
 
     def conv_layers(self) -> list[str]:
         """The convolution layers (pixzip.intnet.layer_names), laid out by BoundNetwork."""

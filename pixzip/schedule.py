@@ -57,6 +57,10 @@ class Layout:
     def flat(self, tile: np.ndarray, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         return (tile * self.rows + i + self.pad) * self.cols + j + self.pad
 
+    def tile_of(self, flat: np.ndarray) -> np.ndarray:
+        """The tile in the chunk (0 .. count - 1) of flat positions."""
+        return flat // (self.rows * self.cols)
+
     def offset(self, dy: int, dx: int) -> int:
         return dy * self.cols + dx
 

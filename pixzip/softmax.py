@@ -1,7 +1,9 @@
 """The integer softmax: logits -> the integer frequencies the coder sees. Exact on every machine.
 
-For one subpixel with 256 logits l (the output layer's exact integer sums, in units of 2^-k nats):
-  e_j = T[min(max(l) - l_j, len(T) - 1)]      T the exp table stored with the weights (integers < 2^21)
+For one subpixel with 256 logits l (the output layer's exact integer sums, in units of 2^-k nats) and its
+tile's sharpness a (an integer 0..255, a / 2^5 the factor on the logits; pixzip.sharpness):
+  d_j = ((max(l) - l_j) * a + 2^4) >> 5       the logit differences sharpened (a = 32: d_j = max(l) - l_j)
+  e_j = T[min(d_j, len(T) - 1)]               T the exp table stored with the weights (integers < 2^21)
   s   = sum_j e_j                               exact (an integer below 2^29)
   r   = float32((1 / s) * FREQ_TOTAL * (1 - 2^-20))    three correctly rounded float64 operations, one cast
   f_j = floor(float32(e_j * r))                 one correctly rounded float32 product each
@@ -20,6 +22,8 @@ import numpy as np
 
 FREQ_TOTAL = 2**24 - 256  # integer frequencies sum to this; the coder gives symbol i (f_i + 1) / 2^24
 EXP_ONE = 2**20  # exp table value at logit difference 0
+SHARPNESS_BITS = 5  # a tile's sharpness a multiplies logit differences by a / 2^5
+SHARPNESS_ONE = 1 << SHARPNESS_BITS  # the identity: the model's own distributions
 
 
 def exp_table(k: int) -> np.ndarray:
@@ -31,9 +35,10 @@ def exp_table(k: int) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _frequencies(features, groups, weight, bias, table, out):  # pragma: no cover - compiled
+def _frequencies(features, groups, sharpness, weight, bias, table, out):  # pragma: no cover - compiled
     k = weight.shape[1]
     last = len(table) - 1
+    half = np.int64(1) << (SHARPNESS_BITS - 1)
     for i in numba.prange(len(groups)):
         g, x, o = groups[i], features[i], out[i]
         w, b = weight[g], bias[g]
@@ -50,9 +55,11 @@ def _frequencies(features, groups, weight, bias, table, out):  # pragma: no cove
         top = e[0]
         for j in range(1, 256):
             top = max(top, e[j])
+        a = np.int64(sharpness[i])
         total = 0
         for j in range(256):
-            e[j] = table[np.uint32(min(top - e[j], last))]  # unsigned: no negative-index wraparound
+            d = (np.int64(top - e[j]) * a + half) >> SHARPNESS_BITS
+            e[j] = table[np.uint64(min(d, last))]  # unsigned: no negative-index wraparound
             total += e[j]
         r = np.float32((1.0 / np.float64(total)) * FREQ_TOTAL * (1 - 2.0**-20))
         given = 0
@@ -64,11 +71,15 @@ def _frequencies(features, groups, weight, bias, table, out):  # pragma: no cove
 
 
 def frequencies(features: np.ndarray, groups: np.ndarray, weight: np.ndarray, bias: np.ndarray,
-                table: np.ndarray) -> np.ndarray:
+                table: np.ndarray, sharpness: np.ndarray | None = None) -> np.ndarray:
     """The output layer and the integer softmax, fused: row i's head output features[i] (F,) int8, of which
     channel group g = groups[i] reads its own F / G features, -> logits = bias[g] + features @ weight[g]
     -> (N, 256) float32 integer frequencies summing to FREQ_TOTAL per row (the coder's input).
-    weight (G, F / G, 256) and bias (G, 256) are float32 holding integers, table the int32 exp table."""
+    weight (G, F / G, 256) and bias (G, 256) are float32 holding integers, table the int32 exp table;
+    sharpness (N,) each row's in 0..255 (None: SHARPNESS_ONE, the model's own distribution)."""
     out = np.empty((len(groups), weight.shape[2]), dtype=np.float32)
-    _frequencies(features, np.asarray(groups, dtype=np.int64), weight, bias, table, out)
+    if sharpness is None:
+        sharpness = np.full(len(groups), SHARPNESS_ONE, dtype=np.int64)
+    _frequencies(features, np.asarray(groups, dtype=np.int64), np.asarray(sharpness, dtype=np.int64), weight,
+                 bias, table, out)
     return out

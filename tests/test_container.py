@@ -29,11 +29,13 @@ def test_header_roundtrip(packed):
 
 
 def version1(data: bytes) -> bytes:
-    """The same image as a version 1 file (one L or RGB plane, no metadata): what pixzip 0.1 wrote."""
+    """A version 2 file of one L or RGB plane as a version 1 file (no metadata; the same payload, which has
+    no sharpness): what pixzip 0.1 wrote."""
     import struct
     import zlib
 
     header, [payload] = container.unpack(data)
+    assert header.version == 2
     name = header.model.encode()
     head = (struct.pack("<4sBBIIHHB", container.MAGIC, 1, container.MODE_CODES[header.mode], header.width,
                         header.height, header.tile, header.chunk, len(name)) + name
@@ -41,12 +43,15 @@ def version1(data: bytes) -> bytes:
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
-def test_version_1_files_still_decode(packed, tiny_rgb):
+def test_version_1_and_2_files_still_decode(packed, tiny_rgb):
+    """Files without sharpness (pixzip.sharpness): version 2, written on request, and version 1."""
     pixels, data = packed
-    old = version1(data)
-    header, _ = container.unpack(old)
-    assert header.version == 1 and header.planes == ("RGB",)
-    np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
+    v2 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, sharpen=False)[0]
+    for old, version in [(v2, 2), (version1(v2), 1)]:
+        header, _ = container.unpack(old)
+        assert header.version == version and header.planes == ("RGB",)
+        np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
+    assert container.unpack(data)[0].version == 3 and len(data) != len(v2)
 
 
 def test_truncation(packed, tiny_rgb):
@@ -62,8 +67,8 @@ def test_trailing_bytes(packed, tiny_rgb):
 def test_wrong_magic_and_version(packed, tiny_rgb):
     data = bytearray(packed[1])
     expect_refusal(b"GIF89a" + bytes(data[6:]), tiny_rgb, "not a pixzip file")
-    data[4] = 3
-    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 3.*newer pixzip")
+    data[4] = 4
+    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 4.*newer pixzip")
 
 
 def test_bit_flips_are_caught(packed, tiny_rgb):

@@ -8,9 +8,12 @@ from pixzip import codec, kernels, softmax
 from tests.test_exactness import SHAPES, smooth_image
 
 
-def reference_frequencies(logits: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+def reference_frequencies(logits: torch.Tensor, table: torch.Tensor, sharpness: torch.Tensor | None = None) -> torch.Tensor:
     """The integer softmax of pixzip.softmax written as whole-tensor torch operations."""
-    d = (logits.amax(dim=1, keepdim=True) - logits).clamp_(max=len(table) - 1).long()
+    d = (logits.amax(dim=1, keepdim=True) - logits).long()
+    if sharpness is not None:
+        d = (d * sharpness[:, None] + 16) >> 5
+    d = d.clamp_(max=len(table) - 1)
     e = torch.take(table, d)
     total = e.sum(dim=1, keepdim=True, dtype=torch.float64)
     r = (total.reciprocal() * softmax.FREQ_TOTAL * (1 - 2.0**-20)).float()
@@ -34,6 +37,45 @@ def test_frequencies_match_the_formula(k):
     expect = reference_frequencies(logits, table).numpy()
     assert np.array_equal(got, expect)
     assert (expect.sum(axis=1) == softmax.FREQ_TOTAL).all() and expect.min() >= 0
+
+
+def test_sharpness_scales_the_logit_differences():
+    """Each row's sharpness a multiplies its logit differences by a / 32, rounded half up; 32 is the
+    model's own distribution, bit for bit, and 0 the uniform one."""
+    table = torch.from_numpy(softmax.exp_table(6)).float()
+    gen = torch.Generator().manual_seed(8)
+    logits = torch.randint(-2**12, 2**12, (1024, 256), generator=gen).float()
+    sharpness = torch.cat([torch.arange(256), torch.randint(0, 256, (768,), generator=gen)])
+    sharpness[-1] = 255
+    n = len(logits)
+    args = np.zeros((n, 1), np.int8), np.arange(n), np.zeros((n, 1, 256), np.float32)  # row i: group i
+    got = softmax.frequencies(*args, logits.numpy(), table.int().numpy(), sharpness.numpy())
+    assert np.array_equal(got, reference_frequencies(logits, table, sharpness).numpy())
+    own = np.full(n, softmax.SHARPNESS_ONE)
+    assert np.array_equal(softmax.frequencies(*args, logits.numpy(), table.int().numpy(), own),
+                          softmax.frequencies(*args, logits.numpy(), table.int().numpy()))
+    assert (np.ptp(got[sharpness.numpy() == 0][:, 1:], axis=1) == 0).all()  # uniform but for the remainder
+
+
+def test_sharpness_fit_finds_the_factor_of_the_data():
+    """Symbols drawn from the model's distribution with its logits times 0.6 in one tile and 1.5 in the
+    other: the fit finds those factors (in 32nds, to within the noise of a sample)."""
+    from pixzip import sharpness
+
+    rng = np.random.default_rng(0)
+    shift = 6
+    logit = -np.abs(np.arange(256) - 100.0) * 0.8 * 2**shift  # a peaked distribution, in 2^-6 nats
+    bias = np.tile(logit.astype(np.float32), (3, 1))
+    weight = np.zeros((3, 1, 256), np.float32)
+    n = 8 * 4000
+    tile_of = np.repeat([0, 1], n // 2)
+    symbols = np.empty((3, n), np.int64)
+    for t, f in enumerate((0.6, 1.5)):
+        p = np.exp(f * (logit - logit.max()) / 2**shift)
+        symbols[:, tile_of == t] = rng.choice(256, (3, n // 2), p=p / p.sum())
+    got = sharpness.fit(np.zeros((n, 3), np.int8), tile_of, [0, 1, 2], symbols, weight, bias, shift, 2)
+    assert got.shape == (2, 3)
+    assert (np.abs(got - np.array([[0.6 * 32] * 3, [1.5 * 32] * 3])) <= 1.5).all(), got
 
 
 def test_output_layer_matches_a_matmul():

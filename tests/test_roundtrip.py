@@ -76,10 +76,18 @@ def test_pil_api_roundtrip(tiny_rgb):
 
 def test_pixel_costs_add_up_to_the_ideal_length(rgb_model):
     pixels = np.random.default_rng(2).integers(0, 256, (19, 23, 3)).astype(np.uint8)
-    costs = np.zeros(pixels.shape[:2])
-    _, report = codec.compress_pixels(pixels, "RGB", rgb_model, tile=8, costs=costs)
-    assert (costs > 0).all()
-    assert costs.sum() == pytest.approx(report.ideal_bits, rel=1e-9)
+    for sharpen in (False, True):
+        costs = np.zeros(pixels.shape[:2])
+        _, report = codec.compress_pixels(pixels, "RGB", rgb_model, tile=8, costs=costs, sharpen=sharpen)
+        assert (costs > 0).all()
+        # The rest is 8 bits for each tile's and channel's sharpness (3 x 3 tiles; a multi-scale model's
+        # small images have tiles too), which belongs to no pixel.
+        sharpness_symbols = (report.ideal_bits - costs.sum()) / 8
+        assert sharpness_symbols == pytest.approx(round(sharpness_symbols), abs=1e-6)
+        if sharpen:  # 27 a stage: the small images of a multi-scale model's levels have 3 x 3 tiles too
+            assert round(sharpness_symbols) % 27 == 0 and sharpness_symbols > 0
+        else:
+            assert round(sharpness_symbols) == 0
 
 
 @pytest.mark.parametrize("arch", ["rowlstm", "diagbilstm"])
