@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from . import codec, registry
+from . import codec, container, registry
 from .pixelcnn import PixelCNN
 from .train import MODELS, find_images
 from .image import ImageError, load_pixels
@@ -69,7 +69,7 @@ def export(run_dir: Path, name: str, out_dir: Path, val: Path | None = None, com
         m = registry.load_file(final)
         result = measure(m, val)
         entry["val_bpsp"], entry["val_ideal_bpsp"] = result["bpsp"], result["ideal_bpsp"]
-        entry["val_tile"] = codec.DEFAULT_TILE
+        entry["val_tile"], entry["val_format"] = codec.DEFAULT_TILE, container.VERSION
         entry["val_data"] = str(val)
     manifest_path = out_dir / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"default": name, "models": []}
