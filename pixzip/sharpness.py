@@ -13,7 +13,7 @@ the positions; only the frequencies computed with the chosen a must be exact, an
 import numba
 import numpy as np
 
-from .softmax import FREQ_TOTAL, SHARPNESS_ONE
+from .softmax import FREQ_TOTAL, SHARPNESS_ONE, output_logits
 
 SAMPLE_STRIDE = 8  # fit on every 8th position of a chunk (thousands per tile and channel)
 MIN_SAMPLES = 32  # tiles and channels with fewer sampled subpixels keep SHARPNESS_ONE
@@ -54,7 +54,6 @@ def _moments(u, s, w, bits):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _fit(features, groups, symbols, starts, weight, bias, unit, steps, lo, hi, out):  # pragma: no cover
-    k = weight.shape[1]
     for key in numba.prange(len(starts) - 1):
         a, b = starts[key], starts[key + 1]
         if b - a < MIN_SAMPLES:
@@ -63,14 +62,7 @@ def _fit(features, groups, symbols, starts, weight, bias, unit, steps, lo, hi, o
         u = np.empty((b - a, 256), np.float32)  # logit differences from the row's top, in nats
         target = np.empty(b - a, np.float64)  # the coded symbol's
         for i in range(a, b):
-            g, x = groups[i], features[i]
-            logits = np.empty(256, np.float32)
-            for j in range(256):
-                logits[j] = bias[g, j]
-            for c in range(k):
-                xc = np.float32(x[g * k + c])
-                for j in range(256):
-                    logits[j] += xc * weight[g, c, j]
+            logits = output_logits(features[i], groups[i], weight, bias)
             top = logits.max()
             for j in range(256):
                 u[i - a, j] = (top - logits[j]) * unit

@@ -34,21 +34,28 @@ def exp_table(k: int) -> np.ndarray:
     return e[: int(np.argmax(e == 0)) + 1]
 
 
+@numba.njit(cache=True, nogil=True)
+def output_logits(x, g, weight, bias):  # pragma: no cover - compiled
+    """The output layer for one row: channel group g's own features of x (F,) int8 -> (256,) float32
+    logits, bias[g] + x[g * k : (g + 1) * k] @ weight[g], summed in this fixed order."""
+    k = weight.shape[1]
+    logits = np.empty(256, np.float32)
+    for j in range(256):
+        logits[j] = bias[g, j]
+    for c in range(k):
+        xc = np.float32(x[g * k + c])
+        for j in range(256):
+            logits[j] += xc * weight[g, c, j]
+    return logits
+
+
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _frequencies(features, groups, sharpness, weight, bias, table, out):  # pragma: no cover - compiled
-    k = weight.shape[1]
     last = len(table) - 1
     half = np.int64(1) << (SHARPNESS_BITS - 1)
     for i in numba.prange(len(groups)):
-        g, x, o = groups[i], features[i], out[i]
-        w, b = weight[g], bias[g]
-        logits = np.empty(256, np.float32)  # exact float32 integers (|sum| < 2^24, checked at load)
-        for j in range(256):
-            logits[j] = b[j]
-        for c in range(k):
-            xc = np.float32(x[g * k + c])
-            for j in range(256):
-                logits[j] += xc * w[c, j]
+        g, o = groups[i], out[i]
+        logits = output_logits(features[i], g, weight, bias)  # exact integers (|sum| < 2^24, checked at load)
         e = np.empty(256, np.int32)  # integers from here on: the reductions vectorize
         for j in range(256):
             e[j] = np.int32(logits[j])
