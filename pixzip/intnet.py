@@ -25,7 +25,7 @@ from .softmax import exp_table
 
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
 EXACT_INT32 = 2**31  # the accumulators are int32
-WIDE_WEIGHT_MAX = 2**14 - 1  # a wide layer's weights (first_weight_bits up to 15, pixzip.pixelcnn)
+WIDE_WEIGHT_MAX = 2**14 - 1  # a wide layer's weights (first_weight_bits up to 15, out_weight_bits up to 12)
 
 
 def split_wide(w):
@@ -144,7 +144,9 @@ class IntegerPixelCNN:
             top = int(np.abs(w).max(initial=0))
             if top > WIDE_WEIGHT_MAX:
                 raise ValueError(f"layer {name} has weights beyond +-{WIDE_WEIGHT_MAX} ({top})")
-            parts = split_wide(w) if top > WEIGHT_MAX else (w,)
+            # A wide layer is two int8 matmuls; the output layer's sums are float32 over its whole weights
+            # (pixzip.softmax), whatever their width.
+            parts = split_wide(w) if top > WEIGHT_MAX and name != "out" else (w,)
             for part, limit, what in [(p, EXACT_FP32, "float32") for p in parts] + [(w, EXACT_INT32, "int32")]:
                 bound = np.abs(part).sum(axis=1) * (ACT_MAX + 1) + bias
                 if bound.max() >= limit:

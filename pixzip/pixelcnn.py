@@ -32,6 +32,9 @@ WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
 # ... except the first layer's with first_weight_bits > 8 (up to 15: |w| <= 16383). It reads raw pixel values
 # and prediction errors and must resolve differences of one grey level; int8 weights cost 0.14 bpsp there
 # (docs/models.md, "The quantization gap"). The integer model splits such weights into two int8 halves.
+# ... and the output layer's with out_weight_bits > 8 (up to 12): its weights share one power-of-two unit
+# (the logits' unit), so int8 leaves the smaller ones a few levels; that cost 0.07 bpsp before
+# quantization-aware training. Its sums stay exact in float32 (below 2^24, checked at load).
 # The residual stream is int8 (in units of its scale s), or with stream_bits = 16 int16 in units of
 # s / 2^STREAM_FINE_SHIFT: the layers that add into it keep 8 more bits, which an int8 stream rounds away
 # at every block (docs/models.md, "The quantization gap"); its relu, which the next layer reads, is still
@@ -54,7 +57,8 @@ class PixelCNNConfig:
     kernel: int = 3  # the mask-B layers' kernel
     predictor: str = "med"  # "med": softmax over residuals of pixzip.predictor; "none": over raw values
     residual_inputs: bool = False  # also feed the network each coded subpixel's prediction error
-    first_weight_bits: int = 8  # the first layer's signed weight width, 8..15 (others are always int8)
+    first_weight_bits: int = 8  # the first layer's signed weight width, 8..15
+    out_weight_bits: int = 8  # the output layer's, 8..12 (the layers between are always int8)
     channel_scales: bool = False  # one int8 scale per feature of the residual stream, not one for all
     stream_bits: int = 8  # the residual stream's width, 8 or 16 (its relu, the next layer's input, is int8)
 
@@ -69,6 +73,8 @@ class PixelCNNConfig:
             raise ValueError(f"stream_bits must be 8 or 16, not {self.stream_bits}")
         if not 8 <= self.first_weight_bits <= 15:
             raise ValueError(f"first_weight_bits must be 8..15, not {self.first_weight_bits}")
+        if not 8 <= self.out_weight_bits <= 12:
+            raise ValueError(f"out_weight_bits must be 8..12, not {self.out_weight_bits}")
         if self.predictor not in PREDICTORS:
             raise ValueError(f"predictor must be one of {PREDICTORS}, not {self.predictor!r}")
 
@@ -145,7 +151,7 @@ class MaskedConv(nn.Module):
         2^-k nats: one power-of-two weight scale for all outputs, so no rescaling is needed before the
         softmax table (pixzip.softmax)."""
         w = self.weight * self.mask
-        top = float(w.detach().abs().max()) * s_in / WEIGHT_MAX  # smallest allowed unit 2^-k
+        top = float(w.detach().abs().max()) * s_in / self.weight_max  # smallest allowed unit 2^-k
         k = min(MAX_LOGIT_SHIFT, math.floor(-math.log2(max(top, 2.0**-MAX_LOGIT_SHIFT))))
         unit = 2.0**-k
         s_w = unit / s_in
@@ -179,7 +185,7 @@ class PixelCNN(nn.Module):
         for conv in self.outer:  # blocks start close to identity
             conv.weight.data.mul_(0.1)
         self.head = MaskedConv(f, f, 1, c, "B")
-        self.out = MaskedConv(f, c * 256, 1, c, "own")
+        self.out = MaskedConv(f, c * 256, 1, c, "own", 2 ** (config.out_weight_bits - 1) - 1)
         # Activation scales (stream, each block's inner activation, head); zero until calibrated.
         self.register_buffer("scales", torch.zeros(config.blocks + 2))
         # With channel_scales, the stream's scale per feature (F,), which then replaces scales[0]; zero

@@ -46,9 +46,10 @@ def tiny_gray(tmp_path_factory) -> registry.Model:
 
 @pytest.fixture(scope="session")
 def tiny_residual(tmp_path_factory) -> registry.Model:
-    """The shipped default's kind: residual inputs, a wide (15-bit) first layer, per-feature stream scales."""
+    """The shipped default's kind: residual inputs, a wide (15-bit) first layer, per-feature stream scales, a
+    16-bit stream, a 12-bit output layer."""
     return make_model(tmp_path_factory.mktemp("models"), "tiny-residual", residual_inputs=True, first_weight_bits=15,
-                      channel_scales=True, stream_bits=16)
+                      channel_scales=True, stream_bits=16, out_weight_bits=12)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +91,7 @@ def tiny_multiscale_rowlstm(tmp_path_factory) -> registry.Model:
     stages Row LSTMs."""
     return make_model(tmp_path_factory.mktemp("models"), "tiny-multiscale-rowlstm", arch="multiscale", base="rowlstm",
                       levels=2, residual_inputs=True, cond_hidden=6, first_weight_bits=15, channel_scales=True,
-                      stream_bits=16)
+                      stream_bits=16, out_weight_bits=12)
 
 
 @pytest.fixture(scope="session")

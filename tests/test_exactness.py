@@ -95,13 +95,13 @@ def test_wide_weights_split_into_int8_halves(values):
 
 @pytest.mark.parametrize("fixture", ["tiny_residual", "tiny_multiscale_rowlstm"])
 def test_wide_first_layers_are_exercised(request, fixture):
-    """These models' first layers need the two-matmul path (the round-trip and encoder/decoder tests use
-    them); the others' stay int8."""
+    """These models' first layers need the two-matmul path and their output layers are wide too (the
+    round-trip and encoder/decoder tests use them); the others' stay int8."""
     with np.load(request.getfixturevalue(fixture).path) as f:
         arrays = {k: f[k] for k in f.files if k.endswith(".weight")}
-    firsts = [k for k in arrays if k.endswith("first.weight")]
-    assert firsts and all(np.abs(arrays[k]).max() > 127 for k in firsts)
-    assert all(np.abs(v).max() <= 127 for k, v in arrays.items() if k.endswith(".weight") and k not in firsts)
+    wide = [k for k in arrays if k.endswith(("first.weight", "out.weight"))]
+    assert len(wide) >= 2 and all(np.abs(arrays[k]).max() > 127 for k in wide)
+    assert all(np.abs(v).max() <= 127 for k, v in arrays.items() if k not in wide)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -131,6 +131,23 @@ def test_wide_layer_sums_must_fit_int32(tmp_path):
         intnet.IntegerPixelCNN(model.config, arrays)
 
 
+def test_wide_output_layer_sums_must_fit_float32(tmp_path):
+    """The softmax sums the output layer in float32 over whole weights, wide or not (pixzip.softmax): a
+    12-bit output layer whose sums could pass 2^24 is refused, though each int8 half of it would fit."""
+    from .conftest import make_model
+
+    model = make_model(tmp_path, hidden=48, out_weight_bits=12)
+    arrays = {k: v.copy() for k, v in model.network.arrays.items()}
+    own = model.network.masked_weight("out")[0, :, 0, 0] != 0  # output 0's 16 weights of its own group
+    arrays["out.weight"][0, own.numpy(), 0, 0] = 2047
+    bias = 2**24 - 16 * 2047 * 128  # the whole sum reaches 2^24; each half's (high |w| = 8) stays far below
+    arrays["out.bias"][0] = bias
+    with pytest.raises(ValueError, match="layer out can exceed exact float32"):
+        intnet.IntegerPixelCNN(model.config, arrays)
+    arrays["out.bias"][0] = 0
+    intnet.IntegerPixelCNN(model.config, arrays)  # the same weights alone fit
+
+
 @pytest.mark.parametrize("arch, config", [
     ("pixelcnn", {}),
     ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15}),
@@ -142,6 +159,9 @@ def test_wide_layer_sums_must_fit_int32(tmp_path):
     ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15, "channel_scales": True, "stream_bits": 16}),
     ("rowlstm", {"channel_scales": True, "stream_bits": 16}),
     ("multiscale", {"residual_inputs": True, "cond_hidden": 6, "channel_scales": True, "stream_bits": 16}),
+    ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15, "channel_scales": True, "stream_bits": 16,
+                  "out_weight_bits": 12}),
+    ("rowlstm", {"out_weight_bits": 10}),
 ])
 def test_integer_model_codes_what_training_predicts(tmp_path, arch, config):
     """The quantization-aware float model (what training optimizes) and the exported integer model (what

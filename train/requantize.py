@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-QUANTIZATION_SETTINGS = {"first_weight_bits": int, "channel_scales": lambda v: v.lower() in ("1", "true", "yes"),
+QUANTIZATION_SETTINGS = {"first_weight_bits": int, "out_weight_bits": int, "channel_scales": lambda v: v.lower() in ("1", "true", "yes"),
                          "stream_bits": int}
 
 
