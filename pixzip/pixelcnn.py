@@ -33,8 +33,9 @@ WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
 # and prediction errors and must resolve differences of one grey level; int8 weights cost 0.14 bpsp there
 # (docs/models.md, "The quantization gap"). The integer model splits such weights into two int8 halves.
 # ... and the output layer's with out_weight_bits > 8 (up to 12): its weights share one power-of-two unit
-# (the logits' unit), so int8 leaves the smaller ones a few levels; that cost 0.07 bpsp before
-# quantization-aware training. Its sums stay exact in float32 (below 2^24, checked at load).
+# (the logits' unit), so int8 leaves the smaller ones a few levels: 0.033 bpsp in the calibrated integer
+# model, 0.006 after quantization-aware training (docs/models.md). Its sums stay exact in float32 (below
+# 2^24, checked at load).
 # The residual stream is int8 (in units of its scale s), or with stream_bits = 16 int16 in units of
 # s / 2^STREAM_FINE_SHIFT: the layers that add into it keep 8 more bits, which an int8 stream rounds away
 # at every block (docs/models.md, "The quantization gap"); its relu, which the next layer reads, is still

@@ -12,7 +12,8 @@ recover (docs/models.md, "The quantization gap").
 
 --integer measures the real thing for the quantizations pixzip implements: the checkpoint calibrated as
 `pixzip train` calibrates (8 batches of random training crops) with each setting of INTEGER_ROWS, exported,
-and the exact integer model's code length on the validation images (pixzip.train.validate, tiles included).
+and the exact integer model's code length on the validation images (pixzip.train.validate: tiles and
+per-tile sharpness included, what format 3 files cost).
 """
 import math
 import sys

@@ -1,20 +1,20 @@
 """Change how a float checkpoint will be quantized, before its quantization-aware phase begins.
 
     python train/requantize.py FLOAT_CHECKPOINT OUT_CHECKPOINT first_weight_bits=15 channel_scales=true \
-        stream_bits=16
+        stream_bits=16 out_weight_bits=12
 
 The settings named here (pixzip.pixelcnn.PixelCNNConfig) say only how the float network becomes the
 integer one - the float weights do not depend on them - so a checkpoint that is not calibrated yet can take
 new ones; `pixzip train --resume` on OUT_CHECKPOINT's folder then runs the quantization-aware phase with them.
-This is how the default model was made from the earlier default's float phase (train/pixelcnn.sh).
+This is how the last defaults were made from earlier runs' float phases (train/pixelcnn.sh).
 """
 import sys
 from pathlib import Path
 
 import torch
 
-QUANTIZATION_SETTINGS = {"first_weight_bits": int, "out_weight_bits": int, "channel_scales": lambda v: v.lower() in ("1", "true", "yes"),
-                         "stream_bits": int}
+QUANTIZATION_SETTINGS = {"first_weight_bits": int, "out_weight_bits": int, "stream_bits": int,
+                         "channel_scales": lambda v: v.lower() in ("1", "true", "yes")}
 
 
 def main(source: str, target: str, *settings: str) -> None:
