@@ -263,27 +263,34 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
             bn.prepare_step(pos)
             st = bn.state(len(pos))
             medians = bn.medians(pos)
-            for g in range(net.config.channels):
+            for g, decoded in enumerate(net.passes):  # a pass computes the features of `decoded` channels
                 bn.group_pass(g, pos, st)
-                if g not in coded:
+                here = [c for c in decoded if c in coded]
+                if not here:
                     continue
                 bn.head(st["h"], g, out=st["o"][:, bn.cols[g]])
-                pred = bn.prediction(g, pos, medians)
-                value = torch.from_numpy(known[rc[:, 0], rc[:, 1], g].astype(np.int32)).to(dev) if small is not None \
-                    else torch.zeros(len(pos), dtype=torch.int32, device=dev)
-                if not skip.all():
+                symbols = None
+                if not skip.all():  # the residuals of the channels `here`, channel-major, as they were coded
                     o = st["o"][torch.from_numpy(~skip).to(dev)].cpu().numpy()
-                    rows_sharp = sharp[layout.tile_of(flat[~skip]), coded.index(g)] if sharp is not None else None
-                    f = softmax.frequencies(o, np.full(len(o), g), net.out_weight, net.out_bias, net.table,
-                                            rows_sharp)
+                    n = len(o)
+                    rows_sharp = (sharp[np.tile(layout.tile_of(flat[~skip]), len(here)), np.repeat(
+                        [coded.index(c) for c in here], n)] if sharp is not None else None)
+                    f = softmax.frequencies(np.tile(o, (len(here), 1)), np.repeat(here, n), net.out_weight,
+                                            net.out_bias, net.table, rows_sharp)
                     if trace is not None:
-                        trace.append(f)
-                    r = torch.from_numpy(dec.pop(f)).to(dev)
-                    coded_here = torch.from_numpy(~skip).to(dev)
-                    value[coded_here] = ((r + pred[coded_here]) % 256).to(value.dtype)
-                for c in (range(net.config.channels) if channels == 1 else [g]):  # grey: G = B = R
-                    bn.write_pixels(c, pos, value, pred if c == g else bn.prediction(c, pos, medians))
-                out[rc[:, 0], rc[:, 1], g] = value.cpu().numpy()
+                        trace.extend(f[i * n : (i + 1) * n] for i in range(len(here)))
+                    symbols = torch.from_numpy(dec.pop(f)).to(dev).view(len(here), n)
+                for c in here:  # in order: a channel's prediction needs the channels before it
+                    pred = bn.prediction(c, pos, medians)
+                    value = torch.from_numpy(known[rc[:, 0], rc[:, 1], c].astype(np.int32)).to(dev) \
+                        if small is not None else torch.zeros(len(pos), dtype=torch.int32, device=dev)
+                    if symbols is not None:
+                        coded_here = torch.from_numpy(~skip).to(dev)
+                        r = symbols[here.index(c)]
+                        value[coded_here] = ((r + pred[coded_here]) % 256).to(value.dtype)
+                    for w in (range(net.config.channels) if channels == 1 else [c]):  # grey: G = B = R
+                        bn.write_pixels(w, pos, value, pred if w == c else bn.prediction(w, pos, medians))
+                    out[rc[:, 0], rc[:, 1], c] = value.cpu().numpy()
             done += len(flat)
             if progress:
                 progress(done, height * width)

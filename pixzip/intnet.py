@@ -78,14 +78,6 @@ def conv_arrays(convs: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _row_major(t: torch.Tensor) -> torch.Tensor:
-    """t (R, C) with row stride >= C and unit column stride. torch calls a (1, C) tensor with strides (1, 1)
-    contiguous, and torch._int_mm then reads it with a leading dimension of 1: wrong products."""
-    if t.stride(1) == 1 and t.stride(0) >= t.shape[1]:
-        return t
-    return t.clone(memory_format=torch.contiguous_format)
-
-
 LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "own", "proj": "none",
                "cond_small": "none", "cond_full": "none"}
 
@@ -94,8 +86,8 @@ LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "ow
 class Requant:
     """A layer's int8 weight matrix for some outputs, with their rescaling."""
 
-    weight: torch.Tensor  # (taps * in, out) int8, zero wherever the causal mask forbids; a wide layer's
-    # (taps * in, 2 out): the high halves' columns, then the low halves' (split_wide)
+    weight: torch.Tensor  # (taps * in, out) int8 values as float32, zero wherever the causal mask forbids;
+    # a wide layer's (taps * in, 2 out): the high halves' columns, then the low halves' (split_wide)
     multiplier: torch.Tensor  # (out,) int64
     offset: torch.Tensor  # (out,) int64: bias * multiplier + 2^(shift - 1), the bias and rounding in one add
     wide: bool = False
@@ -116,18 +108,22 @@ class IntegerPixelCNN:
 
     def __init__(self, config: PixelCNNConfig, arrays: dict[str, np.ndarray]):
         self.config = config
-        self.groups = config.channels
+        self.groups = config.mask_groups  # the decoder's passes a step: one per channel group
+        # The image channels each pass decodes: [[0], [1], [2]], or [[0, 1, 2]] with joint_channels.
+        self.passes = [[g] for g in range(config.channels)] if self.groups > 1 else [list(range(config.channels))]
         self.arrays = {k: np.asarray(v, dtype=np.int64) for k, v in arrays.items()}
         self.table = self.arrays["exp_table"].astype(np.int32)  # values < 2^21
         self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
         self._check_exact(self.conv_layers())
-        # The output layer, which pixzip.softmax fuses with the softmax: per channel group g its own
-        # features' weights (F / C, 256) and bias (256,), float32 holding integers.
-        w = self.masked_weight("out")[:, :, 0, 0].reshape(self.groups, 256, self.groups, -1)  # (C, 256, C, F/C)
-        self.out_weight = np.ascontiguousarray(np.stack([w[g, :, g].T.numpy() for g in range(self.groups)]), np.float32)
-        self.out_bias = self.arrays["out.bias"].reshape(self.groups, 256).astype(np.float32)
+        # The output layer, which pixzip.softmax fuses with the softmax: per channel c its own F / C features'
+        # weights (F / C, 256) and bias (256,), float32 holding integers. (With joint_channels too: its head's
+        # features are computed from earlier pixels only, then split among the channels.)
+        c = config.channels
+        w = self.masked_weight("out")[:, :, 0, 0].reshape(c, 256, c, -1)  # (C, 256, C, F / C)
+        self.out_weight = np.ascontiguousarray(np.stack([w[g, :, g].T.numpy() for g in range(c)]), np.float32)
+        self.out_bias = self.arrays["out.bias"].reshape(c, 256).astype(np.float32)
         self.logit_shift = int(self.arrays["out.shift"])  # logits are integers in units of 2^-logit_shift nats
 
     def conv_layers(self) -> list[str]:
@@ -158,7 +154,9 @@ class IntegerPixelCNN:
         would make the two disagree. Export already masks; this makes it a property of the loader."""
         w = torch.from_numpy(self.arrays[f"{name}.weight"])
         out_f, in_f, k, _ = w.shape
-        return w * causal_mask(out_f, in_f, k, self.groups, LAYER_MASKS[name.rstrip("0123456789")]).long()
+        kind = LAYER_MASKS[name.rstrip("0123456789")]
+        groups = self.config.channels if kind == "own" else self.groups  # the output layer: one group a channel
+        return w * causal_mask(out_f, in_f, k, groups, kind).long()
 
     def schedule_slope(self, tile: int) -> int:
         """The decoder's wavefront slope (pixzip.schedule) for tiles of this size."""
@@ -189,17 +187,17 @@ class BoundNetwork:
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device, decoder: bool):
         self.net, self.layout, self.device = net, layout, device
-        if device.type == "cuda":  # TF32 would round the float32 products: keep full precision
-            torch.backends.cuda.matmul.allow_tf32 = False
-            torch.set_float32_matmul_precision("highest")
+        # TF32 (CUDA) or bfloat16 (oneDNN on some CPUs) would round the float32 products: full precision.
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
-        self.fg = f // c  # features per channel group
+        self.fg = f // net.groups  # features per channel group
         fine = cfg.stream_bits == 16  # a 16-bit stream (pixzip.pixelcnn.STREAM_FINE_SHIFT)
         self.stream_max = STREAM16_MAX if fine else ACT_MAX  # the stream's clamp
         self.stream_dtype = torch.int16 if fine else torch.int8
         self.relu_shift = STREAM_FINE_SHIFT if fine else 0  # the stream -> its int8 relu
-        self.cols = [slice(g * self.fg, (g + 1) * self.fg) for g in range(c)]
+        self.cols = [slice(g * self.fg, (g + 1) * self.fg) for g in range(net.groups)]
         self.a0 = torch.zeros(layout.positions, c * net.inputs_per_channel, dtype=torch.int8, device=device)
         self.x = torch.zeros(layout.positions, c, dtype=torch.int32, device=device)
         # The decoder's positions sit at every depth at once, so it keeps every block's buffer; the encoder
@@ -235,7 +233,7 @@ class BoundNetwork:
 
         def requant(cols) -> Requant:
             w = torch.cat(split_wide(weight[:, cols]), 1) if wide else weight[:, cols]
-            return Requant(_row_major(w.to(self.device, torch.int8)), multiplier[cols].to(self.device),
+            return Requant(w.to(self.device, torch.float32).contiguous(), multiplier[cols].to(self.device),
                            offset[cols].to(self.device), wide)
 
         return Layer(torch.tensor(offsets, dtype=torch.int64, device=self.device), shift,
@@ -243,13 +241,12 @@ class BoundNetwork:
 
     # ---- the arithmetic ---------------------------------------------------------------------------------
     def _matmul(self, a: torch.Tensor, rq: Requant) -> torch.Tensor:
-        """Exact int8 x int8 -> int32 product (N, K) @ (K, out) with rq's weight. On the CPU, torch._int_mm
-        (VNNI); elsewhere a float32 product of the same integers, exact because every sum stays below 2^24
-        (checked at load). A wide layer's two halves: 256 x high + low, in int32 (also checked)."""
-        if a.device.type == "cpu":
-            acc = torch._int_mm(_row_major(a), rq.weight)
-        else:
-            acc = (a.float() @ rq.weight.float()).int()
+        """Exact int8 x int8 -> int32 product (N, K) @ (K, out) with rq's weight, as a float32 product of the
+        same integers on every device: exact on every IEEE machine, in any order of summation, because every
+        sum stays below 2^24 (checked at load). (torch._int_mm is exact by construction, but 16 times slower
+        than float32 on a CPU without VNNI, measured on this project's AVX2 machine; docs/design.md.) A wide
+        layer's two halves: 256 x high + low, in int32 (also checked)."""
+        acc = (a.float() @ rq.weight).int()
         if rq.wide:
             out = acc.shape[1] // 2
             acc = acc[:, :out] * 256 + acc[:, out:]

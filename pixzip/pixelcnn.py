@@ -12,6 +12,9 @@ The softmax is over residual symbols r = (x - pred) mod 256 (pixzip.predictor).
 Masks (paper section 3.4): the F features are split into C groups (R, G, B); group g at pixel (i, j)
 sees every feature at rows above and to the left, and at (i, j) itself the groups before g (mask A, first
 layer) or up to g (mask B). So R's distribution depends on earlier pixels only, G's also on R, B's on R, G.
+With joint_channels there is one group up to the head: every feature sees earlier pixels only (mask A has no
+centre tap), and channel g's logits read the head's g-th F / C features; G and B see R (and G) only through
+the predictor.
 
 Quantization-aware mode (Balle, Johnston, Minnen 2019, "Integer networks"): activations are integers in
 fixed ranges with calibrated scales, weights int8 per output channel, each layer's accumulator is rescaled
@@ -62,6 +65,11 @@ class PixelCNNConfig:
     out_weight_bits: int = 8  # the output layer's, 8..12 (the layers between are always int8)
     channel_scales: bool = False  # one int8 scale per feature of the residual stream, not one for all
     stream_bits: int = 8  # the residual stream's width, 8 or 16 (its relu, the next layer's input, is int8)
+    # False: the paper's masks, G's features see R at the same pixel and B's see R and G (the decoder runs the
+    # network three times a step). True: every feature sees earlier pixels only (the head's output is still
+    # split among the channels' softmaxes), so the decoder runs the network once a step; G and B still depend
+    # on R (and G) through the predictor, which centres their softmax on the previous channels' errors.
+    joint_channels: bool = False
 
     def __post_init__(self):
         if self.channels not in (1, 3):
@@ -76,6 +84,8 @@ class PixelCNNConfig:
             raise ValueError(f"first_weight_bits must be 8..15, not {self.first_weight_bits}")
         if not 8 <= self.out_weight_bits <= 12:
             raise ValueError(f"out_weight_bits must be 8..12, not {self.out_weight_bits}")
+        if self.joint_channels and type(self) is not PixelCNNConfig:
+            raise ValueError("joint_channels is an option of the pixelcnn architecture only")
         if self.predictor not in PREDICTORS:
             raise ValueError(f"predictor must be one of {PREDICTORS}, not {self.predictor!r}")
 
@@ -85,6 +95,11 @@ class PixelCNNConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def mask_groups(self) -> int:
+        """Channel groups of the causal masks: one per channel, or a single one with joint_channels."""
+        return 1 if self.joint_channels else self.channels
 
 
 def causal_mask(out_features: int, in_features: int, kernel: int, groups: int, mask: str) -> torch.Tensor:
@@ -178,14 +193,15 @@ class PixelCNN(nn.Module):
     def __init__(self, config: PixelCNNConfig):
         super().__init__()
         self.config = config
-        c, f, k = config.channels, config.hidden, config.kernel
-        self.first = MaskedConv(c * self.inputs_per_channel, f, config.first_kernel, c, "A",
+        c, f, k, g = config.channels, config.hidden, config.kernel, config.mask_groups
+        self.first = MaskedConv(c * self.inputs_per_channel, f, config.first_kernel, g, "A",
                                 2 ** (config.first_weight_bits - 1) - 1)
-        self.inner = nn.ModuleList(MaskedConv(f, f, k, c, "B") for _ in range(config.blocks))
-        self.outer = nn.ModuleList(MaskedConv(f, f, 1, c, "B") for _ in range(config.blocks))
+        self.inner = nn.ModuleList(MaskedConv(f, f, k, g, "B") for _ in range(config.blocks))
+        self.outer = nn.ModuleList(MaskedConv(f, f, 1, g, "B") for _ in range(config.blocks))
         for conv in self.outer:  # blocks start close to identity
             conv.weight.data.mul_(0.1)
-        self.head = MaskedConv(f, f, 1, c, "B")
+        self.head = MaskedConv(f, f, 1, g, "B")
+        # Channel c's logits read the c-th F / C of the head's features (with joint_channels too).
         self.out = MaskedConv(f, c * 256, 1, c, "own", 2 ** (config.out_weight_bits - 1) - 1)
         # Activation scales (stream, each block's inner activation, head); zero until calibrated.
         self.register_buffer("scales", torch.zeros(config.blocks + 2))

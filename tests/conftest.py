@@ -53,6 +53,13 @@ def tiny_residual(tmp_path_factory) -> registry.Model:
 
 
 @pytest.fixture(scope="session")
+def tiny_joint(tmp_path_factory) -> registry.Model:
+    """The default's kind with joint_channels: one decoder pass a step for all three channels."""
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-joint", residual_inputs=True, first_weight_bits=15,
+                      channel_scales=True, stream_bits=16, out_weight_bits=12, joint_channels=True)
+
+
+@pytest.fixture(scope="session")
 def tiny_rowlstm(tmp_path_factory) -> registry.Model:
     return make_model(tmp_path_factory.mktemp("models"), "tiny-rowlstm", arch="rowlstm", residual_inputs=True)
 
@@ -100,7 +107,7 @@ def tiny_multiscale_diagbilstm_gray(tmp_path_factory) -> registry.Model:
                       base="diagbilstm", channels=1, hidden=8, cond_hidden=4)
 
 
-@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_rowlstm", "tiny_diagbilstm", "tiny_multiscale",
+@pytest.fixture(params=["tiny_rgb", "tiny_residual", "tiny_joint", "tiny_rowlstm", "tiny_diagbilstm", "tiny_multiscale",
                         "tiny_multiscale_rowlstm"])
 def rgb_model(request) -> registry.Model:
     """Every RGB model variant and architecture."""

@@ -162,6 +162,8 @@ def test_wide_output_layer_sums_must_fit_float32(tmp_path):
     ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15, "channel_scales": True, "stream_bits": 16,
                   "out_weight_bits": 12}),
     ("rowlstm", {"out_weight_bits": 10}),
+    ("pixelcnn", {"residual_inputs": True, "first_weight_bits": 15, "channel_scales": True, "stream_bits": 16,
+                  "out_weight_bits": 12, "joint_channels": True}),
 ])
 def test_integer_model_codes_what_training_predicts(tmp_path, arch, config):
     """The quantization-aware float model (what training optimizes) and the exported integer model (what

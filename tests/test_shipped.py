@@ -151,3 +151,20 @@ def test_recipe_config_is_the_shipped_models(entry):
     bookkeeping = {"val_minutes", "checkpoint_minutes"}
     shipped = {k: v for k, v in {**TrainConfig().__dict__, **entry["training"]["train"]}.items() if k not in bookkeeping}
     assert {k: v for k, v in TrainConfig.from_dict(recipe["train"]).__dict__.items() if k not in bookkeeping} == shipped
+
+
+def test_dequantized_default_exports_to_the_same_integers():
+    """train/dequantize.py's float model of the shipped default quantizes back to every integer of its file,
+    so that training can go on from a shipped model (its float checkpoints are not shipped)."""
+    import importlib.util
+
+    from pixzip import intnet
+
+    spec = importlib.util.spec_from_file_location("dequantize", REPO / "train" / "dequantize.py")
+    dequantize = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(dequantize)
+    default = registry.resolve(None)
+    arrays = intnet.export_arrays(dequantize.dequantize(default.network.arrays, default.config, default.config))
+    assert arrays.keys() == default.network.arrays.keys()
+    for name, values in default.network.arrays.items():
+        np.testing.assert_array_equal(arrays[name], values, err_msg=name)

@@ -91,6 +91,7 @@ def test_config_file_and_overrides(photos, tmp_path):
     (["--arch", "multiscale", "--set", "base=lstm"], "base must be one of pixelcnn, rowlstm, diagbilstm"),
     (["--arch", "multiscale", "--set", "levels=0"], "levels must be at least 1"),
     (["--set", "out_weight_bits=13"], "out_weight_bits must be 8..12, not 13"),
+    (["--arch", "rowlstm", "--set", "joint_channels=true"], "joint_channels is an option of the pixelcnn"),
 ])
 def test_bad_settings_fail_cleanly(photos, tmp_path, args, message):
     result = run("train", "--data", photos, "--out", tmp_path / "run", "--steps", 2, *args)

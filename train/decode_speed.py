@@ -25,16 +25,18 @@ from pixzip.train import MODELS  # noqa: E402
 IMAGE = "../shared/data/val/the-mouse.png"
 
 
-def random_model(folder: Path, blocks: int) -> registry.Model:
-    """The default's configuration with `blocks` blocks, random weights calibrated on smooth random images."""
+def random_model(folder: Path, blocks: int, joint: bool = False) -> registry.Model:
+    """The default's configuration with `blocks` blocks (and joint_channels if joint), random weights
+    calibrated on smooth random images."""
     torch.manual_seed(0)
-    cfg = replace(registry.resolve(None).config, blocks=blocks)
+    cfg = replace(registry.resolve(None).config, blocks=blocks, joint_channels=joint)
     model = MODELS["pixelcnn"](cfg)
     base = torch.randint(0, 256, (8, 3, 6, 6)).float()
     x = torch.nn.functional.interpolate(base, size=(48, 48), mode="bilinear", align_corners=False)
     model.calibrate([(x + torch.randint(-8, 9, x.shape)).clamp(0, 255).round()])
-    file = folder / f"blocks{blocks}.npz"
-    registry.save_model(file, f"blocks{blocks}", "pixelcnn", cfg, registry.ARCHITECTURES["pixelcnn"].export(model))
+    name = f"blocks{blocks}{'-joint' if joint else ''}"
+    file = folder / f"{name}.npz"
+    registry.save_model(file, name, "pixelcnn", cfg, registry.ARCHITECTURES["pixelcnn"].export(model))
     return registry.load_file(file)
 
 
