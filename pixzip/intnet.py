@@ -8,8 +8,9 @@ whatever the batch composition or the order of the sums (docs/design.md, "Exactn
 
 The encoder knows every pixel: it runs each layer once over all positions of a chunk of tiles, every
 channel group at once (`stream`). The decoder runs all layers for one wavefront line at a time
-(pixzip.schedule), one channel group after the other (`group_pass`). Both use the same masked weights,
-gathers and rescaling, so they compute the same integers.
+(pixzip.schedule), one channel group after the other (`group_pass`; a joint_channels model has one group,
+so one pass a step). Both use the same masked weights, gathers and rescaling, so they compute the same
+integers.
 """
 from dataclasses import dataclass
 
