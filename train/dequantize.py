@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from pixzip import registry  # noqa: E402
 from pixzip.pixelcnn import INPUT_SCALE, STREAM_FINE_SHIFT, PixelCNN, PixelCNNConfig  # noqa: E402
 from pixzip.train import TrainConfig  # noqa: E402
+from requantize import parse_settings, save  # noqa: E402  (train/, this script's folder)
 
-SETTINGS = {"joint_channels": lambda v: v.lower() in ("1", "true", "yes"), "blocks": int}
+SETTINGS = {"joint_channels": lambda v: v.lower() in ("1", "true", "yes")}
 
 
 def _ratio(arrays: dict, name: str) -> np.ndarray:
@@ -55,13 +56,12 @@ def dequantize(arrays: dict, config: PixelCNNConfig, new_config: PixelCNNConfig)
     if config.stream_bits != 16 or not config.channel_scales:
         raise ValueError("written for a 16-bit stream with per-feature scales (the shipped defaults)")
     model = PixelCNN(new_config)
-    blocks = min(config.blocks, new_config.blocks)
     # The stream's relu has unit s (what layers read); the stream itself s / 2^8 (what layers add into).
     fine = 2.0**-STREAM_FINE_SHIFT
     s = _out_scale(arrays, "first", INPUT_SCALE) / fine
     _set(model.first, arrays, "first", INPUT_SCALE, s * fine)
     inner = []
-    for b in range(blocks):
+    for b in range(config.blocks):
         inner.append(_out_scale(arrays, f"inner{b}", s))
         _set(model.inner[b], arrays, f"inner{b}", s, inner[b])
         _set(model.outer[b], arrays, f"outer{b}", inner[b], s * fine)
@@ -81,13 +81,7 @@ def main(source: str, target: str, *settings: str) -> None:
     m = registry.load_file(Path(source))
     if m.arch != "pixelcnn":
         sys.exit(f"{source} is a {m.arch} model: only pixelcnn models can be dequantized")
-    changes = {}
-    for setting in settings:
-        key, _, value = setting.partition("=")
-        if key not in SETTINGS:
-            sys.exit(f"{key!r} cannot be changed here ({', '.join(SETTINGS)})")
-        changes[key] = SETTINGS[key](value)
-    config = PixelCNNConfig.from_dict({**m.config.to_dict(), **changes})
+    config = PixelCNNConfig.from_dict({**m.config.to_dict(), **parse_settings(settings, SETTINGS)})
     model = dequantize(m.network.arrays, m.config, config)
     if as_float:
         model.scales.zero_()
@@ -96,9 +90,7 @@ def main(source: str, target: str, *settings: str) -> None:
     state = {"arch": "pixelcnn", "data": f"dequantized from {source}", "config": config.to_dict(),
              "train": {}, "model": model.state_dict(), "optimizer": opt.state_dict(), "step": 0, "seconds": 0.0,
              "log": [{"dequantized_from": source, "sha256": m.sha256.hex()}], "world_size": 1}
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, target)
-    print(f"{target}: {m.name} ({m.sha256.hex()[:8]}) dequantized, config {config.to_dict()}")
+    save(state, target)
 
 
 if __name__ == "__main__":

@@ -17,18 +17,29 @@ QUANTIZATION_SETTINGS = {"first_weight_bits": int, "out_weight_bits": int, "stre
                          "channel_scales": lambda v: v.lower() in ("1", "true", "yes")}
 
 
+def parse_settings(settings, known: dict) -> dict:
+    """key=value strings -> {key: value} for the keys of `known` (key -> parser); exits on any other key."""
+    parsed = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key not in known:
+            sys.exit(f"{key!r} cannot be set here ({', '.join(known)})")
+        parsed[key] = known[key](value)
+    return parsed
+
+
+def save(state: dict, target: str) -> None:
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, target)
+    print(f"{target}: step {state['step']}, config {state['config']}")
+
+
 def main(source: str, target: str, *settings: str) -> None:
     state = torch.load(source, weights_only=False, map_location="cpu")
     if any(k.endswith("scales") and v.abs().sum() > 0 for k, v in state["model"].items()):
         sys.exit(f"{source} is calibrated already: its quantization is fixed")
-    for setting in settings:
-        key, _, value = setting.partition("=")
-        if key not in QUANTIZATION_SETTINGS:
-            sys.exit(f"{key!r} is not a quantization setting ({', '.join(QUANTIZATION_SETTINGS)})")
-        state["config"][key] = QUANTIZATION_SETTINGS[key](value)
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, target)
-    print(f"{target}: step {state['step']}, config {state['config']}")
+    state["config"].update(parse_settings(settings, QUANTIZATION_SETTINGS))
+    save(state, target)
 
 
 if __name__ == "__main__":
