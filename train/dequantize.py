@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]  # pixzip, train/
 from pixzip import registry  # noqa: E402
 from pixzip.pixelcnn import INPUT_SCALE, STREAM_FINE_SHIFT, PixelCNN, PixelCNNConfig  # noqa: E402
 from pixzip.train import TrainConfig  # noqa: E402
-from requantize import parse_settings, save  # noqa: E402  (train/, this script's folder)
+from requantize import parse_settings, save  # noqa: E402
 
 SETTINGS = {"joint_channels": lambda v: v.lower() in ("1", "true", "yes")}
 
