@@ -275,8 +275,9 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
                     n = len(o)
                     rows_sharp = (sharp[np.tile(layout.tile_of(flat[~skip]), len(here)), np.repeat(
                         [coded.index(c) for c in here], n)] if sharp is not None else None)
-                    f = softmax.frequencies(np.tile(o, (len(here), 1)), np.repeat(here, n), net.out_weight,
-                                            net.out_bias, net.table, rows_sharp)
+                    rows = np.tile(o, (len(here), 1)) if len(here) > 1 else o  # (len(here) n, F), channel-major
+                    f = softmax.frequencies(rows, np.repeat(here, n), net.out_weight, net.out_bias, net.table,
+                                            rows_sharp)
                     if trace is not None:
                         trace.extend(f[i * n : (i + 1) * n] for i in range(len(here)))
                     symbols = torch.from_numpy(dec.pop(f)).to(dev).view(len(here), n)

@@ -1,7 +1,8 @@
 """Where decoding time goes: encode and decode seconds per megapixel of the default model's architecture
 with 0, 1, 3 and 5 residual blocks, with and without joint_channels (random calibrated weights: speed does not
 depend on the weights' values, only the coder's share a little on the bits), and the default model's decode
-split by function (cProfile). Run from the repository root on a quiet machine (docs/benchmarks.md, "Where decoding time goes"):
+split by function (cProfile). Run from the repository root on a quiet machine (docs/benchmarks.md,
+"Where decoding time goes"):
 
     python train/decode_speed.py [IMAGE]
 """
