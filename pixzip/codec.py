@@ -264,11 +264,10 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
             st = bn.state(len(pos))
             medians = bn.medians(pos)
             for g, decoded in enumerate(net.passes):  # a pass computes the features of `decoded` channels
-                bn.group_pass(g, pos, st)
                 here = [c for c in decoded if c in coded]
+                bn.decode_pass(g, pos, st, with_head=bool(here))
                 if not here:
                     continue
-                bn.head(st["h"], g, out=st["o"][:, bn.cols[g]])
                 symbols = None
                 if not skip.all():  # the residuals of the channels `here`, channel-major, as they were coded
                     o = st["o"][torch.from_numpy(~skip).to(dev)].cpu().numpy()

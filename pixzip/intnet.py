@@ -9,15 +9,15 @@ whatever the batch composition or the order of the sums (docs/design.md, "Exactn
 The encoder knows every pixel: it runs each layer once over all positions of a chunk of tiles, every
 channel group at once (`stream`). The decoder runs all layers for one wavefront line at a time
 (pixzip.schedule), one channel group after the other (`group_pass`; a joint_channels model has one group,
-so one pass a step). Both use the same masked weights, gathers and rescaling, so they compute the same
-integers.
+so one pass a step); on a CPU such a sub-pass is one compiled call (`decode_pass`, pixzip.subpass). All
+use the same masked weights, gathers and rescaling, so they compute the same integers.
 """
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from . import kernels
+from . import kernels, subpass
 from .pixelcnn import (ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNN, PixelCNNConfig,
                        causal_mask)
 from .predictor import med, predict
@@ -175,7 +175,8 @@ class BoundNetwork:
       a0        (P, C * k) int8  the first layer's input at known pixels: x - 128 per channel and, for
                 models with residual inputs (k = 2), the prediction error clamped to +-127
       x         (P, C) int32  known pixel values (the predictor's context)
-      relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's kxk conv input)
+      relu_h[b] (P, F) int8   relu of the residual stream entering block b (block b's kxk conv input);
+                              the decoder's are views of one (B, P, F) array, relu_stack
     Per-position activations of N positions being computed: h (N, F) the residual stream (int8, or int16
     with stream_bits = 16: then in units of 2^-8 of its relu's, which a shift rounds to int8), and int8
     v (N, F) a block's inner activation, o (N, F) the head's output.
@@ -203,8 +204,11 @@ class BoundNetwork:
         self.x = torch.zeros(layout.positions, c, dtype=torch.int32, device=device)
         # The decoder's positions sit at every depth at once, so it keeps every block's buffer; the encoder
         # runs block after block over all positions (`stream`) and reuses one.
-        relu_h = lambda: torch.zeros(layout.positions, f, dtype=torch.int8, device=device)
-        self.relu_h = [relu_h() for _ in range(cfg.blocks)] if decoder else [relu_h()] * cfg.blocks
+        # (B, P, F) in one array, for pixzip.subpass.
+        self.relu_stack = torch.zeros(cfg.blocks if decoder else 1, layout.positions, f, dtype=torch.int8,
+                                      device=device)
+        self.relu_h = list(self.relu_stack) if decoder else [self.relu_stack[0]] * cfg.blocks
+        self._compiled = None  # pixzip.subpass's weights per group, made at the first decoder pass
         self.layers = {name: self._layer(name) for name in net.conv_layers()[:-1]}
         taps = [layout.offset(0, -1), layout.offset(-1, 0), layout.offset(-1, -1)]  # left, up, upleft
         self.predictor_taps = torch.tensor(taps, dtype=torch.int64, device=device)
@@ -317,6 +321,47 @@ class BoundNetwork:
             self._apply(f"outer{b}", v, g, -top, top, residual=h[:, cols], out=h[:, cols])
         self.add_condition(self.net.config.blocks, pos, h[:, cols], g)
 
+    def decode_pass(self, g: int, pos: torch.Tensor, st: dict, with_head: bool) -> None:
+        """The decoder's sub-pass for channel group g (`group_pass`) and, with_head, its head output into
+        st["o"][:, cols]: one compiled kernel (pixzip.subpass) where it applies, else layer by layer."""
+        if self._compiled is None:
+            self._compiled = self._compile() or False
+        if self._compiled:
+            n = lambda t: t.numpy()
+            subpass.run(self._compiled[g], n(pos), self.cols[g].start, n(self.a0), n(self.relu_stack),
+                        self.stream_max, self.relu_shift, with_head, n(st["h"]), n(st["v"]), n(st["o"]))
+            return
+        self.group_pass(g, pos, st)
+        if with_head:
+            self.head(st["h"], g, out=st["o"][:, self.cols[g]])
+
+    def _compile(self) -> list[subpass.GroupWeights] | None:
+        """Each channel group's layers laid out for pixzip.subpass, or None where that kernel does not
+        compute this network: another device (CUDA), subclasses with other layers or conditioning, the
+        portable path switched on (kernels.USE_NUMBA off), or a wide layer after the first."""
+        if type(self) is not BoundNetwork or self.device.type != "cpu" or not kernels.USE_NUMBA:
+            return None
+        cfg, layers = self.net.config, self.layers
+        names = ["first"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("inner", "outer")] + ["head"]
+        if any(layers[name].full.wide for name in names[1:]):
+            return None
+        inner_k = len(layers["inner0"].taps) * cfg.hidden if cfg.blocks else 0
+        compiled = []
+        for g in range(self.net.groups):
+            rq = {name: layers[name].groups[g] for name in names}
+            output_major = lambda name: rq[name].weight.T.contiguous().numpy()  # (n, K), or (2 n, K) if wide
+            stack = lambda kind, k: np.stack([output_major(f"{kind}{b}") for b in range(cfg.blocks)]) \
+                if cfg.blocks else np.zeros((0, self.fg, k), np.float32)
+            first = output_major("first")
+            compiled.append(subpass.GroupWeights(
+                first_taps=layers["first"].taps.numpy(), first=first.reshape(-1, self.fg, first.shape[1]),
+                inner_taps=layers["inner0"].taps.numpy() if cfg.blocks else np.zeros(0, np.int64),
+                inner=stack("inner", inner_k), outer=stack("outer", cfg.hidden), head=output_major("head")[None],
+                multiplier=np.stack([rq[name].multiplier.numpy() for name in names]),
+                offset=np.stack([rq[name].offset.numpy() for name in names]),
+                shift=np.array([layers[name].shift for name in names], np.int64)))
+        return compiled
+
     def add_condition(self, k: int, pos: torch.Tensor, h: torch.Tensor, g: int | None) -> None:
         """Add conditioning features into the stream h (N, F or F / C) at positions after the first layer
         (k = 0) or block k - 1: nothing for an unconditional network (pixzip.intscale)."""
@@ -324,8 +369,10 @@ class BoundNetwork:
     def state(self, n: int) -> dict:
         """Fresh activations for one decoding step of n positions, zero where no group has written yet:
         h (N, F) the stream, v[b] (N, F) block b's inner activation, o (N, F) the head's output."""
-        z = lambda dtype=torch.int8: torch.zeros(n, self.net.config.hidden, dtype=dtype, device=self.device)
-        return {"h": z(self.stream_dtype), "v": [z() for _ in range(self.net.config.blocks)], "o": z()}
+        f = self.net.config.hidden
+        z = lambda dtype=torch.int8: torch.zeros(n, f, dtype=dtype, device=self.device)
+        v = torch.zeros(self.net.config.blocks, n, f, dtype=torch.int8, device=self.device)  # v[b]: (N, F)
+        return {"h": z(self.stream_dtype), "v": v, "o": z()}
 
     def prepare_step(self, pos: torch.Tensor) -> None:
         """Called by the decoder before each step's group passes; nothing to do for a PixelCNN."""

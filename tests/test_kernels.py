@@ -161,3 +161,40 @@ def test_lstm_cell_numba_matches_torch(monkeypatch):
     monkeypatch.setattr(kernels, "USE_NUMBA", False)
     h2, c2 = kernels.lstm_cell(acc, multiplier, offset, 24, c_prev, sigmoid, tanh)
     assert torch.equal(h, h2) and torch.equal(c, c2)
+
+
+def _random_decoder(model, seed: int):
+    """A bound decoder for four 16 x 16 tiles whose buffers hold random activations, and its wavefront."""
+    from pixzip.schedule import Layout, tiles, wavefront
+
+    net = model.network
+    layout = Layout(16, net.reach, 4)
+    bn = net.bind(layout, torch.device("cpu"), decoder=True)
+    gen = torch.Generator().manual_seed(seed)
+    bn.a0.copy_(torch.randint(-128, 128, bn.a0.shape, generator=gen, dtype=torch.int8))
+    bn.relu_stack.copy_(torch.randint(0, 128, bn.relu_stack.shape, generator=gen, dtype=torch.int8))
+    return bn, wavefront(layout, tiles(32, 32, 16), net.schedule_slope(16))
+
+
+@pytest.mark.parametrize("fixture", ["tiny_rgb", "tiny_residual", "tiny_joint", "tiny_gray"])
+def test_compiled_subpass_matches_layer_by_layer(fixture, request):
+    """pixzip.subpass's one-call sub-pass writes exactly what group_pass and head write - the stream, every
+    block's activations, the relu buffers, the head's output - for position counts that fill blocks of four
+    and that do not, with and without the head, in every channel group (8- and 16-bit streams, a wide first
+    layer, joint channels, grey)."""
+    model = request.getfixturevalue(fixture)
+    for n in (1, 3, 5, 16):  # part of a wavefront line of the four tiles (16 positions): independent
+        (fused, schedule), (plain, _) = _random_decoder(model, n), _random_decoder(model, n)
+        assert fused._compile() is not None
+        pos = torch.from_numpy(schedule.flat[schedule.step(20)][:n])
+        st_fused, st_plain = fused.state(n), plain.state(n)
+        for g in range(model.network.groups):
+            with_head = g != 1
+            fused.decode_pass(g, pos, st_fused, with_head)
+            plain.group_pass(g, pos, st_plain)
+            if with_head:
+                plain.head(st_plain["h"], g, out=st_plain["o"][:, plain.cols[g]])
+            for key in ("h", "v", "o"):
+                assert torch.equal(st_fused[key], st_plain[key]), (n, g, key)
+            assert torch.equal(fused.relu_stack, plain.relu_stack), (n, g)
+        assert st_fused["o"].abs().sum() > 0 and st_fused["h"].abs().sum() > 0  # not trivially equal
