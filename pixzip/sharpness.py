@@ -61,8 +61,9 @@ def _fit(features, groups, symbols, starts, weight, bias, unit, steps, lo, hi, o
             continue
         u = np.empty((b - a, 256), np.float32)  # logit differences from the row's top, in nats
         target = np.empty(b - a, np.float64)  # the coded symbol's
+        logits = np.empty(256, np.float32)
         for i in range(a, b):
-            logits = output_logits(features[i], groups[i], weight, bias)
+            output_logits(features, i, groups[i], weight, bias, logits)
             top = logits.max()
             for j in range(256):
                 u[i - a, j] = (top - logits[j]) * unit

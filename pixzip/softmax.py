@@ -34,47 +34,48 @@ def exp_table(k: int) -> np.ndarray:
     return e[: int(np.argmax(e == 0)) + 1]
 
 
-@numba.njit(cache=True, nogil=True)
-def output_logits(x, g, weight, bias):  # pragma: no cover - compiled
-    """The output layer for one row: channel group g's own features of x (F,) int8 -> (256,) float32
-    logits, bias[g] + x[g * k : (g + 1) * k] @ weight[g], summed in this fixed order."""
+@numba.njit(nogil=True, inline="always")
+def output_logits(features, i, g, weight, bias, logits):  # pragma: no cover - compiled
+    """The output layer for row i: channel group g's own features of features[i] (F,) int8 -> logits (256,)
+    float32 = bias[g] + features[i, g * k : (g + 1) * k] @ weight[g], exact integers (every |sum| < 2^24,
+    checked at load). Inlined where it is called: as a call of its own it took half again as long."""
     k = weight.shape[1]
-    logits = np.empty(256, np.float32)
     for j in range(256):
         logits[j] = bias[g, j]
     for c in range(k):
-        xc = np.float32(x[g * k + c])
+        xc = np.float32(features[i, g * k + c])
         for j in range(256):
             logits[j] += xc * weight[g, c, j]
-    return logits
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
-def _frequencies(features, groups, sharpness, weight, bias, table, out):  # pragma: no cover - compiled
+def _frequencies(features, groups, sharpness, weight, bias, table, out, threads):  # pragma: no cover - compiled
     last = len(table) - 1
     half = np.int64(1) << (SHARPNESS_BITS - 1)
-    for i in numba.prange(len(groups)):
-        g, o = groups[i], out[i]
-        logits = output_logits(features[i], g, weight, bias)  # exact integers (|sum| < 2^24, checked at load)
-        e = np.empty(256, np.int32)  # integers from here on: the reductions vectorize
-        for j in range(256):
-            e[j] = np.int32(logits[j])
-        top = e[0]
-        for j in range(1, 256):
-            top = max(top, e[j])
-        a = np.int64(sharpness[i])
-        total = 0
-        for j in range(256):
-            d = (np.int64(top - e[j]) * a + half) >> SHARPNESS_BITS
-            e[j] = table[np.uint64(min(d, last))]  # unsigned: no negative-index wraparound
-            total += e[j]
-        r = np.float32((1.0 / np.float64(total)) * FREQ_TOTAL * (1 - 2.0**-20))
-        given = 0
-        for j in range(256):
-            f = np.floor(np.float32(np.float32(e[j]) * r))
-            o[j] = f
-            given += np.int32(f)
-        o[0] += FREQ_TOTAL - given
+    n = len(groups)
+    for part in numba.prange(threads):  # a contiguous share of the rows each, scratch made once: no
+        logits = np.empty(256, np.float32)  # allocation or array view per row (their reference counts would
+        e = np.empty(256, np.int32)  # bounce between cores)
+        for i in range(part * n // threads, (part + 1) * n // threads):
+            output_logits(features, i, groups[i], weight, bias, logits)
+            for j in range(256):  # integers from here on: the reductions vectorize
+                e[j] = np.int32(logits[j])
+            top = e[0]
+            for j in range(1, 256):
+                top = max(top, e[j])
+            a = np.int64(sharpness[i])
+            total = 0
+            for j in range(256):
+                d = (np.int64(top - e[j]) * a + half) >> SHARPNESS_BITS
+                e[j] = table[np.uint64(min(d, last))]  # unsigned: no negative-index wraparound
+                total += e[j]
+            r = np.float32((1.0 / np.float64(total)) * FREQ_TOTAL * (1 - 2.0**-20))
+            given = 0
+            for j in range(256):
+                f = np.floor(np.float32(np.float32(e[j]) * r))
+                out[i, j] = f
+                given += np.int32(f)
+            out[i, 0] += FREQ_TOTAL - given
 
 
 def frequencies(features: np.ndarray, groups: np.ndarray, weight: np.ndarray, bias: np.ndarray,
@@ -88,5 +89,5 @@ def frequencies(features: np.ndarray, groups: np.ndarray, weight: np.ndarray, bi
     if sharpness is None:
         sharpness = np.full(len(groups), SHARPNESS_ONE, dtype=np.int64)
     _frequencies(features, np.asarray(groups, dtype=np.int64), np.asarray(sharpness, dtype=np.int64), weight,
-                 bias, table, out)
+                 bias, table, out, numba.get_num_threads())
     return out
