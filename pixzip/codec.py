@@ -259,7 +259,9 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
         for k in range(schedule.steps):
             flat, rc = schedule.flat[schedule.step(k)], schedule.pixels[schedule.step(k)]
             pos = torch.from_numpy(flat).to(dev)
-            skip = is_known(rc[:, 0], rc[:, 1], tile) if small is not None else np.zeros(len(rc), dtype=bool)
+            # The positions coded here (None: all of them; a conditional stage skips those it knows).
+            coded_at = ~is_known(rc[:, 0], rc[:, 1], tile) if small is not None else None
+            tile_of = layout.tile_of(flat if coded_at is None else flat[coded_at])  # (n,) of the coded ones
             bn.prepare_step(pos)
             st = bn.state(len(pos))
             medians = bn.medians(pos)
@@ -268,26 +270,16 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
                 bn.decode_pass(g, pos, st, with_head=bool(here))
                 if not here:
                     continue
-                symbols = None
-                if not skip.all():  # the residuals of the channels `here`, channel-major, as they were coded
-                    o = st["o"][torch.from_numpy(~skip).to(dev)].cpu().numpy()
-                    n = len(o)
-                    rows_sharp = (sharp[np.tile(layout.tile_of(flat[~skip]), len(here)), np.repeat(
-                        [coded.index(c) for c in here], n)] if sharp is not None else None)
-                    rows = np.tile(o, (len(here), 1)) if len(here) > 1 else o  # (len(here) n, F), channel-major
-                    f = softmax.frequencies(rows, np.repeat(here, n), net.out_weight, net.out_bias, net.table,
-                                            rows_sharp)
-                    if trace is not None:
-                        trace.extend(f[i * n : (i + 1) * n] for i in range(len(here)))
-                    symbols = torch.from_numpy(dec.pop(f)).to(dev).view(len(here), n)
+                symbols = _pop_pass(dec, net, st["o"], coded_at, here, coded, sharp, tile_of, trace)
                 for c in here:  # in order: a channel's prediction needs the channels before it
                     pred = bn.prediction(c, pos, medians)
-                    value = torch.from_numpy(known[rc[:, 0], rc[:, 1], c].astype(np.int32)).to(dev) \
-                        if small is not None else torch.zeros(len(pos), dtype=torch.int32, device=dev)
-                    if symbols is not None:
-                        coded_here = torch.from_numpy(~skip).to(dev)
-                        r = symbols[here.index(c)]
-                        value[coded_here] = ((r + pred[coded_here]) % 256).to(value.dtype)
+                    if coded_at is None:
+                        value = (symbols[here.index(c)].to(dev) + pred) % 256
+                    else:
+                        value = torch.from_numpy(known[rc[:, 0], rc[:, 1], c].astype(np.int32)).to(dev)
+                        if symbols is not None:
+                            at = torch.from_numpy(coded_at).to(dev)
+                            value[at] = ((symbols[here.index(c)].to(dev) + pred[at]) % 256).to(value.dtype)
                     for w in (range(net.config.channels) if channels == 1 else [c]):  # grey: G = B = R
                         bn.write_pixels(w, pos, value, pred if w == c else bn.prediction(w, pos, medians))
                     out[rc[:, 0], rc[:, 1], c] = value.cpu().numpy()
@@ -295,6 +287,26 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
             if progress:
                 progress(done, height * width)
     return out
+
+
+def _pop_pass(dec: coder.Decoder, net, o: torch.Tensor, coded_at: np.ndarray | None, here: list[int],
+              coded: list[int], sharp: np.ndarray | None, tile_of: np.ndarray, trace: list | None):
+    """Decode one pass's symbols: the residuals of channels `here` at a step's coded positions, channel-major
+    as they were coded -> (len(here), n) int64 tensor (CPU), or None when no position is coded. o (N, F) the
+    head's output, coded_at (N,) the coded positions (None: all), tile_of (n,) their tiles, sharp (tiles, G)."""
+    if coded_at is not None:
+        if not coded_at.any():
+            return None
+        o = o[torch.from_numpy(coded_at).to(o.device)]
+    o = o.cpu().numpy()
+    n = len(o)
+    rows_sharp = (sharp[np.tile(tile_of, len(here)), np.repeat([coded.index(c) for c in here], n)]
+                  if sharp is not None else None)
+    rows = np.tile(o, (len(here), 1)) if len(here) > 1 else o  # (len(here) n, F), channel-major
+    f = softmax.frequencies(rows, np.repeat(here, n), net.out_weight, net.out_bias, net.table, rows_sharp)
+    if trace is not None:
+        trace.extend(f[i * n : (i + 1) * n] for i in range(len(here)))
+    return torch.from_numpy(dec.pop(f)).view(len(here), n)
 
 
 def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model | None = None,
