@@ -2,13 +2,15 @@
 wavefront line's positions, the head included, in a single call.
 
 The decoder's steps are small (a wavefront line: up to 32 positions a tile), so run as separate torch and
-numba calls a sub-pass costs about 80 calls of fixed overhead (docs/benchmarks.md, "Where decoding time
-goes"). Here four positions at a time go through all layers: each layer's input is gathered into a float32
-row per position, and each output is a dot product of those rows with the output's weights. The products
-are float32 sums of integers like pixzip.intnet's `_matmul`: exact in any order of summation, because
-every sum stays below 2^24 (checked when the model is loaded), so fastmath's reordering and fused
-multiply-adds cannot change them, and the dot products vectorize. The positions of one step never read
-each other's activations (the wavefront, pixzip.schedule), so the threads split them freely.
+numba calls (pixzip.intnet's group_pass) a sub-pass pays the fixed cost of dozens of calls, and their
+products, conversions included, ran at about two thirds of this kernel's speed (docs/benchmarks.md,
+"Where decoding time goes"). Here four positions at a time go through all layers: each layer's input is
+gathered into a float32 row per position, and each output is a dot product of those rows with the
+output's weights. The products are float32 sums of integers like pixzip.intnet's `_matmul`: exact in any
+order of summation, because every sum stays below 2^24 (checked when the model is loaded), so fastmath's
+reordering and fused multiply-adds cannot change them, and the dot products vectorize. The positions of
+one step never read each other's activations (the wavefront, pixzip.schedule), so the threads split them
+freely.
 
 Written for speed on a CPU's vector units (measured in docs/benchmarks.md): no array views or allocations
 inside the parallel loop (their reference counts would bounce between cores), scalar accumulators (which
