@@ -140,7 +140,7 @@ class BoundRowLSTM(BoundNetwork):
         rq = rec.layer.full if g is None else rec.layer.groups[g]
         cols = slice(None) if g is None else self.cols[g]
         a = torch.cat([kernels.gather(self.relu_h[b], pos, rec.input_taps),
-                       kernels.gather(rec.hidden, pos, rec.state_taps)], dim=1)  # (N, K) int8
+                       kernels.gather(rec.hidden, pos, rec.state_taps)], dim=1)  # (N, K) float32, int8 values
         c_prev = rec.cell[pos + rec.cell_tap, cols]
         h, c = kernels.lstm_cell(self._matmul(a, rq), rq.multiplier, rq.offset, rec.layer.shift, c_prev,
                                  self.sigmoid_table, self.tanh_table)

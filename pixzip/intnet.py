@@ -246,29 +246,31 @@ class BoundNetwork:
 
     # ---- the arithmetic ---------------------------------------------------------------------------------
     def _matmul(self, a: torch.Tensor, rq: Requant) -> torch.Tensor:
-        """Exact int8 x int8 -> int32 product (N, K) @ (K, out) with rq's weight, as a float32 product of the
-        same integers on every device: exact on every IEEE machine, in any order of summation, because every
-        sum stays below 2^24 (checked at load). (torch._int_mm is exact by construction, but 16 times slower
-        than float32 on a CPU without VNNI, measured on this project's AVX2 machine; docs/design.md.) A wide
-        layer's two halves: 256 x high + low, in int32 (also checked)."""
-        acc = (a.float() @ rq.weight).int()
+        """Exact int8 x int8 product (N, K) @ (K, out) with rq's weight, as a float32 product of the same
+        integers on every device: exact on every IEEE machine, in any order of summation, because every sum
+        stays below 2^24 (checked at load). (torch._int_mm is exact by construction, but 16 times slower than
+        float32 on a CPU without VNNI, measured on this project's AVX2 machine; docs/design.md.) -> (N, out)
+        float32 holding the integers (the rescaling reads them as they are), or for a wide layer int32: its
+        two halves' 256 x high + low (also checked)."""
+        acc = a.float() @ rq.weight  # a: float32 from the gathers already (no copy), int8 where built here
         if rq.wide:
+            acc = acc.int()
             out = acc.shape[1] // 2
             acc = acc[:, :out] * 256 + acc[:, out:]
         return acc
 
     def _apply(self, name: str, a: torch.Tensor, g: int | None, lo: int, hi: int,
                residual: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-        """Layer `name` on its gathered input a (N, taps * in) int8, for all outputs (g None) or channel group
-        g's: requantized and clamped to [lo, hi], added to `residual` if given (pixzip.kernels.requant)
-        -> (N, out) int8, written to `out` if given."""
+        """Layer `name` on its input a (N, taps * in) (integers: float32 from a gather, or int8), for all
+        outputs (g None) or channel group g's: requantized and clamped to [lo, hi], added to `residual` if
+        given (pixzip.kernels.requant) -> (N, out) int8, written to `out` if given."""
         layer = self.layers[name]
         rq = layer.full if g is None else layer.groups[g]
         acc = self._matmul(a, rq)
         return kernels.requant(acc, rq.multiplier, rq.offset, layer.shift, lo, hi, residual, out)
 
     def _gather(self, buffer: torch.Tensor, pos: torch.Tensor, name: str) -> torch.Tensor:
-        """(N, taps * in) int8: layer `name`'s input at positions, read from a buffer."""
+        """(N, taps * in) float32 holding int8 values: layer `name`'s input at positions, read from a buffer."""
         return kernels.gather(buffer, pos, self.layers[name].taps)
 
     # ---- the network: the encoder's pass (all groups) and the decoder's sub-pass (one group) -----------

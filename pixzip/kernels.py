@@ -32,13 +32,14 @@ def _gather(buffer, pos, taps, out):  # pragma: no cover - compiled
 
 
 def gather(buffer: torch.Tensor, pos: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """buffer (P, K) rows at pos[i] + taps[t] -> (N, T * K), taps-major: a layer's im2col."""
+    """buffer (P, K) int8 rows at pos[i] + taps[t] -> (N, T * K) float32 holding the same integers,
+    taps-major: a layer's im2col, in the type its exact float32 product reads (pixzip.intnet `_matmul`)."""
     n, k = len(pos), buffer.shape[1]
     if _numba(buffer):
-        out = torch.empty(n, len(taps) * k, dtype=buffer.dtype)
+        out = torch.empty(n, len(taps) * k, dtype=torch.float32)
         _gather(buffer.numpy(), pos.numpy(), taps.numpy(), out.numpy())
         return out
-    return buffer.index_select(0, (pos[:, None] + taps[None, :]).view(-1)).view(n, -1)
+    return buffer.index_select(0, (pos[:, None] + taps[None, :]).view(-1)).view(n, -1).float()
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
@@ -53,7 +54,8 @@ def _requant(acc, multiplier, offset, shift, lo, hi, residual, out):  # pragma: 
 
 def requant(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor, shift: int, lo: int, hi: int,
             residual: torch.Tensor | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-    """acc (N, M) int32 -> y = clamp((acc * multiplier + offset) >> shift, lo, hi), int64 arithmetic
+    """acc (N, M) int32, or float32 holding integers -> y = clamp((acc * multiplier + offset) >> shift, lo, hi),
+    int64 arithmetic
     (offset = bias * multiplier + 2^(shift-1): bias and rounding in one add); with a residual (N, M) (the
     residual stream, int8 or int16), clamp(residual + y, lo, hi) instead. Written to out (N, M) (int8 or
     int16, may be a column slice) or a new int8 tensor, which is returned."""
@@ -117,9 +119,9 @@ def _lstm_cell(acc, multiplier, offset, shift, c_prev, sigmoid, tanh, h_out, c_o
 
 def lstm_cell(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor, shift: int, c_prev: torch.Tensor,
               sigmoid_table: torch.Tensor, tanh_table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The integer LSTM cell (pixzip.pixelrnn's quantization-aware arithmetic): acc (N, 4n) int32 gate
-    accumulators, gate-major (i, f, o, g), rescaled like `requant` to table indices (units of 1/GATE_STEP,
-    clamped); c_prev (N, n) int32 the previous cell -> (h (N, n) int8, c (N, n) int32). Rounding is by
+    """The integer LSTM cell (pixzip.pixelrnn's quantization-aware arithmetic): acc (N, 4n) gate accumulators
+    (int32, or float32 holding integers), gate-major (i, f, o, g), rescaled like `requant` to table indices
+    (units of 1/GATE_STEP, clamped); c_prev (N, n) int32 the previous cell -> (h (N, n) int8, c (N, n) int32). Rounding is by
     shifts (floor of x + 1/2); sigmoid and tanh come from the int64 tables (units of 2^-GATE_BITS)."""
     n = c_prev.shape[1]
     if _numba(acc):

@@ -94,9 +94,10 @@ def test_output_layer_matches_a_matmul():
 
 @pytest.mark.parametrize("residual", [False, True])
 @pytest.mark.parametrize("dtype, top", [(torch.int8, 127), (torch.int16, 2**15 - 1)])  # 8- or 16-bit stream
-def test_requant_numba_matches_torch(residual, dtype, top, monkeypatch):
+@pytest.mark.parametrize("acc_dtype", [torch.int32, torch.float32])  # a wide layer's sums, or a float32 product's
+def test_requant_numba_matches_torch(residual, dtype, top, acc_dtype, monkeypatch):
     gen = torch.Generator().manual_seed(1)
-    acc = torch.randint(-2**23, 2**23, (300, 20), generator=gen, dtype=torch.int32)
+    acc = torch.randint(-2**23, 2**23, (300, 20), generator=gen, dtype=torch.int32).to(acc_dtype)
     multiplier = torch.randint(1, 2**20, (20,), generator=gen)
     offset = torch.randint(-2**40, 2**40, (20,), generator=gen)
     res = torch.randint(-top, top + 1, (300, 20), generator=gen).to(dtype) if residual else None
