@@ -79,6 +79,11 @@ def conv_arrays(convs: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _stacked(arrays: list[np.ndarray], shape: tuple, dtype=np.float32) -> np.ndarray:
+    """np.stack(arrays), or an empty (0, *shape) array when there are none (a network without blocks)."""
+    return np.stack(arrays) if arrays else np.zeros((0,) + shape, dtype)
+
+
 LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "own", "proj": "none",
                "cond_small": "none", "cond_full": "none"}
 
@@ -331,7 +336,8 @@ class BoundNetwork:
         if self._compiled:
             n = lambda t: t.numpy()
             subpass.run(self._compiled[g], n(pos), self.cols[g].start, n(self.a0), n(self.relu_stack),
-                        self.stream_max, self.relu_shift, with_head, n(st["h"]), n(st["v"]), n(st["o"]))
+                        self._condition_features(), self.stream_max, self.relu_shift, with_head, n(st["h"]),
+                        n(st["v"]), n(st["o"]))
             return
         self.group_pass(g, pos, st)
         if with_head:
@@ -339,21 +345,23 @@ class BoundNetwork:
 
     def _compile(self) -> list[subpass.GroupWeights] | None:
         """Each channel group's layers laid out for pixzip.subpass, or None where that kernel does not
-        compute this network: another device (CUDA), subclasses with other layers or conditioning, the
-        portable path switched on (kernels.USE_NUMBA off), or a wide layer after the first."""
-        if type(self) is not BoundNetwork or self.device.type != "cpu" or not kernels.USE_NUMBA:
+        compute this network: another device (CUDA), networks whose blocks have other layers (the PixelRNN's
+        recurrences), the portable path switched on (kernels.USE_NUMBA off), or a wide layer after the
+        first. Conditional networks bring their projections (`_projections`)."""
+        own = lambda method: getattr(type(self), method) is getattr(BoundNetwork, method)
+        if not (own("group_pass") and own("_decode_inner")) or self.device.type != "cpu" or not kernels.USE_NUMBA:
             return None
         cfg, layers = self.net.config, self.layers
         names = ["first"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("inner", "outer")] + ["head"]
-        if any(layers[name].full.wide for name in names[1:]):
+        projections = self._projections()
+        if any(layers[name].full.wide for name in names[1:] + projections):
             return None
         inner_k = len(layers["inner0"].taps) * cfg.hidden if cfg.blocks else 0
         compiled = []
         for g in range(self.net.groups):
             rq = {name: layers[name].groups[g] for name in names}
             output_major = lambda name: rq[name].weight.T.contiguous().numpy()  # (n, K), or (2 n, K) if wide
-            stack = lambda kind, k: np.stack([output_major(f"{kind}{b}") for b in range(cfg.blocks)]) \
-                if cfg.blocks else np.zeros((0, self.fg, k), np.float32)
+            stack = lambda kind, k: _stacked([output_major(f"{kind}{b}") for b in range(cfg.blocks)], (self.fg, k))
             first = output_major("first")
             compiled.append(subpass.GroupWeights(
                 first_taps=layers["first"].taps.numpy(), first=first.reshape(-1, self.fg, first.shape[1]),
@@ -361,8 +369,27 @@ class BoundNetwork:
                 inner=stack("inner", inner_k), outer=stack("outer", cfg.hidden), head=output_major("head")[None],
                 multiplier=np.stack([rq[name].multiplier.numpy() for name in names]),
                 offset=np.stack([rq[name].offset.numpy() for name in names]),
-                shift=np.array([layers[name].shift for name in names], np.int64)))
+                shift=np.array([layers[name].shift for name in names], np.int64),
+                **self._projection_arrays(projections, g)))
         return compiled
+
+    def _projection_arrays(self, names: list[str], g: int) -> dict[str, np.ndarray]:
+        """pixzip.subpass.GroupWeights' projection fields for channel group g of the layers `names`."""
+        rq = [self.layers[name].groups[g] for name in names]
+        features = self._condition_features().shape[1]
+        return {"projection": _stacked([r.weight.T.contiguous().numpy() for r in rq], (self.fg, features)),
+                "projection_multiplier": _stacked([r.multiplier.numpy() for r in rq], (self.fg,), np.int64),
+                "projection_offset": _stacked([r.offset.numpy() for r in rq], (self.fg,), np.int64),
+                "projection_shift": np.array([self.layers[name].shift for name in names], np.int64)}
+
+    def _projections(self) -> list[str]:
+        """The layers that add conditioning features into the stream, after the first layer and after each
+        block (`add_condition`): none for an unconditional network."""
+        return []
+
+    def _condition_features(self) -> np.ndarray:
+        """(P, Fc) int8 the features `_projections` read; (0, 0) for an unconditional network."""
+        return np.zeros((0, 0), np.int8)
 
     def add_condition(self, k: int, pos: torch.Tensor, h: torch.Tensor, g: int | None) -> None:
         """Add conditioning features into the stream h (N, F or F / C) at positions after the first layer

@@ -165,6 +165,12 @@ class BoundConditional:
         a = self._gather(self.cond, pos, f"proj{k}")  # (N, Fc): known in advance, every group sees it all
         self._apply(f"proj{k}", a, g, -self.stream_max, self.stream_max, residual=h, out=h)
 
+    def _projections(self) -> list[str]:  # the same additions in the decoder's compiled sub-pass
+        return list(self.projections)
+
+    def _condition_features(self) -> np.ndarray:
+        return self.cond.numpy()
+
 
 class BoundConditionalPixelCNN(BoundConditional, BoundNetwork):
     pass

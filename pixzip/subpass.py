@@ -43,6 +43,13 @@ class GroupWeights:
     multiplier: np.ndarray  # (2 B + 2, n) int64
     offset: np.ndarray  # (2 B + 2, n) int64
     shift: np.ndarray  # (2 B + 2,) int64
+    # A conditional network's projections (pixzip.intscale): the conditioning features (P, Fc) at a position
+    # through a 1x1 layer, added into the stream after the first layer and after each block; (0, ...) for
+    # none.
+    projection: np.ndarray  # (B + 1, n, Fc)
+    projection_multiplier: np.ndarray  # (B + 1, n)
+    projection_offset: np.ndarray  # (B + 1, n)
+    projection_shift: np.ndarray  # (B + 1,)
 
 
 @numba.njit(fastmath=True, nogil=True, inline="always")
@@ -81,18 +88,34 @@ def _gather(buf, layer, at, taps, x):  # pragma: no cover - compiled
                 x[r, t * cin + c] = buf[layer, src, c]
 
 
+@numba.njit(fastmath=True, nogil=True, inline="always")
+def _add_projection(x, rows, at, real, cond, centre, proj, multiplier, offset, shift, k, col, top, h,
+                    s):  # pragma: no cover - compiled
+    """A conditional network's projection k of cond at the centre tap: h[:, col + j] += its output, both
+    clamped (like `outer`)."""
+    _gather(cond, 0, at, centre, x)
+    for j in range(proj.shape[1]):
+        _dot4(x, proj, k, j, proj.shape[2], s)
+        for r in range(real):
+            y = _rescale(s[r], multiplier[k, j], offset[k, j], shift[k], -top, top)
+            h[rows[r], col + j] = min(max(np.int64(h[rows[r], col + j]) + y, -top), top)
+
+
 @numba.njit(fastmath=True, nogil=True, parallel=True, cache=True)
 def _subpass(pos, col, a0, relu_h, h, v, o, first_taps, first, inner_taps, inner, outer, head, multiplier,
-             offset, shift, top, relu_shift, with_head, threads):  # pragma: no cover - compiled
+             offset, shift, cond, proj, proj_multiplier, proj_offset, proj_shift, top, relu_shift, with_head,
+             threads):  # pragma: no cover - compiled
     """Channel group columns col .. col + n of every layer at positions pos (N,): the stream h (N, F), the
     blocks' inner activations v (B, N, F), the relu buffers relu_h (B, P, F) at pos, and with_head the head's
-    output o (N, F). a0 (1, P, C_in) is the first layer's input. A tail block computes its last position
-    more than once and stores it once."""
+    output o (N, F). a0 (1, P, C_in) is the first layer's input, cond (1, P, Fc) a conditional network's
+    features (projected with proj, none if proj is empty). A tail block computes its last position more
+    than once and stores it once."""
     n, features = len(pos), h.shape[1]
     outputs, blocks, wide = first.shape[1], inner.shape[0], first.shape[0] == 2
     half = (1 << relu_shift) >> 1
     k_first, k_inner = first.shape[2], inner.shape[2]
-    width = max(k_first, k_inner, features)
+    width = max(k_first, k_inner, features, cond.shape[2])
+    conditioned = proj.shape[0] > 0
     n_blocks = (n + ROWS - 1) // ROWS
     for part in numba.prange(threads):  # one contiguous share of the blocks each: scratch made once
         x = np.empty((ROWS, width), np.float32)
@@ -100,6 +123,7 @@ def _subpass(pos, col, a0, relu_h, h, v, o, first_taps, first, inner_taps, inner
         low = np.empty(ROWS, np.float32)
         rows = np.empty(ROWS, np.int64)  # state rows
         at = np.empty(ROWS, np.int64)  # their positions in the layout
+        centre = np.zeros(1, np.int64)  # the one tap of a projection
         for blk in range(part * n_blocks // threads, (part + 1) * n_blocks // threads):
             for r in range(ROWS):
                 rows[r] = min(blk * ROWS + r, n - 1)
@@ -113,6 +137,9 @@ def _subpass(pos, col, a0, relu_h, h, v, o, first_taps, first, inner_taps, inner
                 for r in range(real):
                     a = np.int64(s[r]) * 256 + np.int64(low[r]) if wide else np.int64(s[r])
                     h[rows[r], col + j] = _rescale(a, multiplier[0, j], offset[0, j], shift[0], -top, top)
+            if conditioned:
+                _add_projection(x, rows, at, real, cond, centre, proj, proj_multiplier, proj_offset, proj_shift,
+                                0, col, top, h, s)
             for b in range(blocks):
                 for r in range(real):  # the stream's relu, which block b's kxk layer reads, here and later
                     for j in range(outputs):
@@ -131,6 +158,9 @@ def _subpass(pos, col, a0, relu_h, h, v, o, first_taps, first, inner_taps, inner
                     for r in range(real):
                         y = _rescale(s[r], multiplier[li + 1, j], offset[li + 1, j], shift[li + 1], -top, top)
                         h[rows[r], col + j] = min(max(np.int64(h[rows[r], col + j]) + y, -top), top)
+                if conditioned:
+                    _add_projection(x, rows, at, real, cond, centre, proj, proj_multiplier, proj_offset,
+                                    proj_shift, b + 1, col, top, h, s)
             if with_head:  # the relu of the whole stream (earlier groups' columns included) -> the head
                 for r in range(ROWS):
                     for c in range(features):
@@ -141,10 +171,11 @@ def _subpass(pos, col, a0, relu_h, h, v, o, first_taps, first, inner_taps, inner
                         o[rows[r], col + j] = _rescale(s[r], multiplier[-1, j], offset[-1, j], shift[-1], 0, ACT_MAX)
 
 
-def run(gw: GroupWeights, pos: np.ndarray, col: int, a0: np.ndarray, relu_h: np.ndarray, top: int,
-        relu_shift: int, with_head: bool, h: np.ndarray, v: np.ndarray, o: np.ndarray) -> None:
-    """One sub-pass (see _subpass) on numpy views of the decoder's buffers (a0 (P, C_in), relu_h (B, P, F))
-    and the step's state."""
+def run(gw: GroupWeights, pos: np.ndarray, col: int, a0: np.ndarray, relu_h: np.ndarray, cond: np.ndarray,
+        top: int, relu_shift: int, with_head: bool, h: np.ndarray, v: np.ndarray, o: np.ndarray) -> None:
+    """One sub-pass (see _subpass) on numpy views of the decoder's buffers (a0 (P, C_in), relu_h (B, P, F),
+    cond (P, Fc) or (0, 0) for an unconditional network) and the step's state."""
     if len(pos):
         _subpass(pos, col, a0[None], relu_h, h, v, o, gw.first_taps, gw.first, gw.inner_taps, gw.inner, gw.outer,
-                 gw.head, gw.multiplier, gw.offset, gw.shift, top, relu_shift, with_head, numba.get_num_threads())
+                 gw.head, gw.multiplier, gw.offset, gw.shift, cond[None], gw.projection, gw.projection_multiplier,
+                 gw.projection_offset, gw.projection_shift, top, relu_shift, with_head, numba.get_num_threads())

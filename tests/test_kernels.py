@@ -164,32 +164,35 @@ def test_lstm_cell_numba_matches_torch(monkeypatch):
     assert torch.equal(h, h2) and torch.equal(c, c2)
 
 
-def _random_decoder(model, seed: int):
-    """A bound decoder for four 16 x 16 tiles whose buffers hold random activations, and its wavefront."""
+def _random_decoder(net, seed: int):
+    """A bound decoder of an integer network for four 16 x 16 tiles whose buffers (conditioning features
+    included) hold random activations, and its wavefront."""
     from pixzip.schedule import Layout, tiles, wavefront
 
-    net = model.network
     layout = Layout(16, net.reach, 4)
     bn = net.bind(layout, torch.device("cpu"), decoder=True)
     gen = torch.Generator().manual_seed(seed)
     bn.a0.copy_(torch.randint(-128, 128, bn.a0.shape, generator=gen, dtype=torch.int8))
     bn.relu_stack.copy_(torch.randint(0, 128, bn.relu_stack.shape, generator=gen, dtype=torch.int8))
+    if hasattr(bn, "cond"):
+        bn.cond.copy_(torch.randint(0, 128, bn.cond.shape, generator=gen, dtype=torch.int8))
     return bn, wavefront(layout, tiles(32, 32, 16), net.schedule_slope(16))
 
 
-@pytest.mark.parametrize("fixture", ["tiny_rgb", "tiny_residual", "tiny_joint", "tiny_gray"])
+@pytest.mark.parametrize("fixture", ["tiny_rgb", "tiny_residual", "tiny_joint", "tiny_gray", "tiny_multiscale"])
 def test_compiled_subpass_matches_layer_by_layer(fixture, request):
     """pixzip.subpass's one-call sub-pass writes exactly what group_pass and head write - the stream, every
     block's activations, the relu buffers, the head's output - for position counts that fill blocks of four
     and that do not, with and without the head, in every channel group (8- and 16-bit streams, a wide first
-    layer, joint channels, grey)."""
-    model = request.getfixturevalue(fixture)
+    layer, joint channels, grey, a multi-scale model's conditional network with its projections)."""
+    net = request.getfixturevalue(fixture).network
+    net = getattr(net, "full", net)  # a multi-scale model: its conditional network
     for n in (1, 3, 5, 16):  # part of a wavefront line of the four tiles (16 positions): independent
-        (fused, schedule), (plain, _) = _random_decoder(model, n), _random_decoder(model, n)
+        (fused, schedule), (plain, _) = _random_decoder(net, n), _random_decoder(net, n)
         assert fused._compile() is not None
         pos = torch.from_numpy(schedule.flat[schedule.step(20)][:n])
         st_fused, st_plain = fused.state(n), plain.state(n)
-        for g in range(model.network.groups):
+        for g in range(net.groups):
             with_head = g != 1
             fused.decode_pass(g, pos, st_fused, with_head)
             plain.group_pass(g, pos, st_plain)
