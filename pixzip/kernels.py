@@ -121,8 +121,9 @@ def lstm_cell(acc: torch.Tensor, multiplier: torch.Tensor, offset: torch.Tensor,
               sigmoid_table: torch.Tensor, tanh_table: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The integer LSTM cell (pixzip.pixelrnn's quantization-aware arithmetic): acc (N, 4n) gate accumulators
     (int32, or float32 holding integers), gate-major (i, f, o, g), rescaled like `requant` to table indices
-    (units of 1/GATE_STEP, clamped); c_prev (N, n) int32 the previous cell -> (h (N, n) int8, c (N, n) int32). Rounding is by
-    shifts (floor of x + 1/2); sigmoid and tanh come from the int64 tables (units of 2^-GATE_BITS)."""
+    (units of 1/GATE_STEP, clamped); c_prev (N, n) int32 the previous cell -> (h (N, n) int8, c (N, n) int32).
+    Rounding is by shifts (floor of x + 1/2); sigmoid and tanh come from the int64 tables (units of
+    2^-GATE_BITS)."""
     n = c_prev.shape[1]
     if _numba(acc):
         h, c = torch.empty(len(acc), n, dtype=torch.int8), torch.empty(len(acc), n, dtype=torch.int32)
