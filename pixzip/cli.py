@@ -92,15 +92,27 @@ def decompressed_name(path: Path) -> Path:
 
 
 @contextmanager
-def progress_bar(label: str):
-    """A progress callback for codec calls; shown only on a terminal."""
+def progress_bar(label: str, decoding: bool):
+    """A progress callback for codec calls; shown only on a terminal. Until the first progress it says so
+    when the coding path's kernels are not compiled for this machine yet (the first run takes seconds more)."""
     from tqdm import tqdm
 
+    from . import kernels, sharpness, softmax, subpass
+
     bar = tqdm(total=0, desc=label, unit="px", unit_scale=True, leave=False, disable=None, file=sys.stderr)
+    needed = (subpass._subpass, softmax._frequencies) if decoding else (
+        kernels._gather, kernels._requant, softmax._frequencies, sharpness._fit)
+    compiling = not bar.disable and not kernels.compiled_here(*needed)
+    if compiling:
+        bar.set_postfix_str("compiling kernels for this machine, first run only")
 
     def update(done: int, total: int) -> None:
+        nonlocal compiling
         bar.total = total
         bar.n = done
+        if done and compiling:
+            bar.set_postfix_str("", refresh=False)
+            compiling = False
         bar.refresh()
 
     try:
@@ -272,7 +284,7 @@ def run_files(work, jobs: list[tuple[Path, Path]], opts: dict, workers: int, rep
 
     def one(job: tuple[Path, Path]):
         path, target = job
-        with progress_bar(path.name) as update:
+        with progress_bar(path.name, decoding=work is not compress_file) as update:
             stats, messages = work(path, target, opts, update)
         report(stats, messages)
         return stats
@@ -377,7 +389,7 @@ def test_files(paths, device, recursive):
 
     def one(path: Path):
         check_input(path)
-        with progress_bar(path.name) as update:
+        with progress_bar(path.name, decoding=True) as update:
             image = codec.decompress_planes(path.read_bytes(), device=device, progress=update)
         height, width = image.planes[0].shape[:2]
         click.echo(f"{path}: OK ({width}x{height} {image.mode}, pixels match the checksum)")

@@ -5,6 +5,8 @@ tensors (one pass over memory instead of five or six torch operations, and no pe
 the decoder's small tensors), and plain torch for other devices (CUDA). Both are pure integer arithmetic,
 so they agree bit for bit; tests run the torch versions on the CPU against the numba ones.
 """
+import os
+
 import numba
 import numpy as np
 import torch
@@ -15,6 +17,16 @@ GATE_BITS, CELL_BITS, CELL_MAX = 15, 12, 16 << 12
 PRODUCT_SHIFT = 2 * GATE_BITS - CELL_BITS  # i g (units of 2^-30) -> the cell's units
 INDEX_SHIFT = CELL_BITS - 5  # the cell -> the tanh table's index, in units of 1/32
 USE_NUMBA = True  # tests switch this off to check the torch versions against the numba ones
+
+
+def compiled_here(*dispatchers) -> bool:
+    """Whether numba has these kernels (cache=True) compiled for this machine on disk, judged by its cache's
+    index files: if not, their first call compiles them (seconds; docs/benchmarks.md). True when it cannot
+    tell (another numba's internals)."""
+    try:
+        return all(os.path.exists(d._cache._cache_file._index_path) for d in dispatchers)
+    except AttributeError:
+        return True
 
 
 def _numba(*tensors: torch.Tensor) -> bool:

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from pixzip import cli
 from pixzip.cli import main
 
 
@@ -217,3 +218,28 @@ def test_parallel_workers_use_one_thread_each(monkeypatch):
     finally:
         torch.set_num_threads(before[0])
         numba.set_num_threads(before[1])
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_progress_bar_says_when_the_kernels_compile(compiled, monkeypatch):
+    """On a terminal, until the first progress, the bar says when this machine has no compiled kernels yet
+    (the first run takes seconds more); then the progress replaces it. Off a terminal it prints nothing."""
+    import io
+
+    from pixzip import kernels
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(kernels, "compiled_here", lambda *dispatchers: compiled)
+    for decoding in (False, True):
+        for stream in (Terminal(), io.StringIO()):
+            monkeypatch.setattr("sys.stderr", stream)
+            with cli.progress_bar("x.pxz", decoding) as update:
+                shown = stream.getvalue()
+                update(5, 10)
+            after = stream.getvalue()[len(shown):]
+            says = "compiling kernels" in shown
+            assert says == (not compiled and isinstance(stream, Terminal)), (decoding, stream)
+            assert "compiling kernels" not in after and ("50%" in after) == isinstance(stream, Terminal)
