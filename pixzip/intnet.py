@@ -20,7 +20,7 @@ import torch
 from . import kernels, subpass
 from .pixelcnn import (ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNN, PixelCNNConfig,
                        causal_mask)
-from .predictor import med, predict
+from .predictor import predict
 from .schedule import Layout
 from .softmax import exp_table
 
@@ -414,17 +414,11 @@ class BoundNetwork:
     # ---- the predictor ------------------------------------------------------------------------------
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:
         """Record known values (N,) of channel g at positions, with their predictions (N,)."""
-        self.x[pos, g] = values.to(self.x.dtype)
-        k = self.net.inputs_per_channel
-        self.a0[pos, g * k] = (values - 128).to(torch.int8)
-        if k == 2:
-            self.a0[pos, g * k + 1] = (values - pred).clamp_(-ACT_MAX, ACT_MAX).to(torch.int8)
+        kernels.write_pixels(self.x, self.a0, pos, g, values, pred, self.net.inputs_per_channel)
 
     def medians(self, pos: torch.Tensor) -> torch.Tensor:
         """(N, C) MED predictions at positions from their causal neighbours."""
-        nb = self.x.index_select(0, (pos[:, None] + self.predictor_taps[None, :]).reshape(-1))
-        nb = nb.view(len(pos), 3, -1)  # (N, left/up/upleft, C)
-        return med(nb[:, 0], nb[:, 1], nb[:, 2])
+        return kernels.medians(self.x, pos, self.predictor_taps)
 
     def prediction(self, g: int, pos: torch.Tensor, medians: torch.Tensor) -> torch.Tensor:
         """(N,) prediction of channel g; channels before g must be known at pos already."""

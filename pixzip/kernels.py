@@ -11,6 +11,8 @@ import numba
 import numpy as np
 import torch
 
+from .predictor import med
+
 ACT_MAX = 127
 # The LSTM cell's fixed point (pixzip.pixelrnn): gates in units of 2^-GATE_BITS, the cell in 2^-CELL_BITS.
 GATE_BITS, CELL_BITS, CELL_MAX = 15, 12, 16 << 12
@@ -105,6 +107,51 @@ def scatter_relu(values: torch.Tensor, pos: torch.Tensor, buffer: torch.Tensor, 
         _scatter_relu(values.numpy(), pos.numpy(), col, shift, buffer.numpy())
     else:
         buffer[pos, col : col + values.shape[1]] = stream_relu(values, shift)
+
+
+@numba.njit(cache=True, nogil=True)
+def _write_pixels(x, a0, pos, g, values, pred, inputs):  # pragma: no cover - compiled
+    for i in range(len(pos)):
+        v, p = np.int64(values[i]), pos[i]
+        x[p, g] = v
+        a0[p, g * inputs] = v - 128
+        if inputs == 2:
+            a0[p, g * inputs + 1] = min(max(v - np.int64(pred[i]), -ACT_MAX), ACT_MAX)
+
+
+def write_pixels(x: torch.Tensor, a0: torch.Tensor, pos: torch.Tensor, g: int, values: torch.Tensor,
+                 pred: torch.Tensor, inputs: int) -> None:
+    """Record known values (N,) of channel g at positions: x[pos, g] = values (the predictor's context, int32)
+    and the first layer's inputs a0[pos, g * inputs] = values - 128 and, with inputs = 2, the prediction
+    error clamp(values - pred, -127, 127) (int8). One call instead of three indexed writes: the decoder
+    makes it for every channel of every step."""
+    if _numba(x):
+        _write_pixels(x.numpy(), a0.numpy(), pos.numpy(), g, values.numpy(), pred.numpy(), inputs)
+        return
+    x[pos, g] = values.to(x.dtype)
+    a0[pos, g * inputs] = (values - 128).to(torch.int8)
+    if inputs == 2:
+        a0[pos, g * inputs + 1] = (values - pred).clamp(-ACT_MAX, ACT_MAX).to(torch.int8)
+
+
+@numba.njit(cache=True, nogil=True)
+def _medians(x, pos, taps, out):  # pragma: no cover - compiled
+    for i in range(len(pos)):
+        for c in range(x.shape[1]):
+            left, up, upleft = x[pos[i] + taps[0], c], x[pos[i] + taps[1], c], x[pos[i] + taps[2], c]
+            lo, hi = min(left, up), max(left, up)
+            out[i, c] = lo if upleft >= hi else (hi if upleft <= lo else left + up - upleft)
+
+
+def medians(x: torch.Tensor, pos: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """(N, C) MED predictions (pixzip.predictor.med) of every channel at positions, from x (P, C) at the
+    taps (left, up, upleft)."""
+    if _numba(x):
+        out = torch.empty(len(pos), x.shape[1], dtype=x.dtype)
+        _medians(x.numpy(), pos.numpy(), taps.numpy(), out.numpy())
+        return out
+    nb = x.index_select(0, (pos[:, None] + taps[None, :]).reshape(-1)).view(len(pos), 3, -1)  # (N, 3, C)
+    return med(nb[:, 0], nb[:, 1], nb[:, 2])
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)

@@ -202,3 +202,29 @@ def test_compiled_subpass_matches_layer_by_layer(fixture, request):
                 assert torch.equal(st_fused[key], st_plain[key]), (n, g, key)
             assert torch.equal(fused.relu_stack, plain.relu_stack), (n, g)
         assert st_fused["o"].abs().sum() > 0 and st_fused["h"].abs().sum() > 0  # not trivially equal
+
+
+@pytest.mark.parametrize("inputs", [1, 2])
+def test_write_pixels_and_medians_numba_match_torch(inputs, monkeypatch):
+    """The predictor's compiled helpers equal their torch versions: writing decoded values (and their
+    clamped prediction errors) into the buffers, and the MED predictions from them, on random pixels."""
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randint(0, 256, (400, 3), generator=gen, dtype=torch.int32)
+    a0 = torch.randint(-128, 128, (400, 3 * inputs), generator=gen).to(torch.int8)
+    pos = torch.randperm(300, generator=gen)[:50] + 30  # distinct rows with room for the taps
+    taps = torch.tensor([-1, -21, -22])
+    values = torch.randint(0, 256, (50,), generator=gen)
+    pred = torch.randint(0, 256, (50,), generator=gen, dtype=torch.int32)
+    results = []
+    for numba_on in (True, False):
+        monkeypatch.setattr(kernels, "USE_NUMBA", numba_on)
+        xs, a0s = x.clone(), a0.clone()
+        kernels.write_pixels(xs, a0s, pos, 1, values, pred, inputs)
+        results.append((xs, a0s, kernels.medians(xs, pos, taps)))
+    for got, expect in zip(*results):
+        assert torch.equal(got, expect)
+    xs, a0s, m = results[0]
+    assert torch.equal(xs[pos, 1], values.int()) and torch.equal(a0s[pos, inputs].long(), values - 128)
+    if inputs == 2:
+        assert torch.equal(a0s[pos, 3].long(), (values - pred).clamp(-127, 127))
+    assert 0 < (m != xs[pos + taps[0]]).sum() < m.numel()  # not always the left neighbour: MED picks
