@@ -4,6 +4,7 @@ phase so that the result exports to the exact integer model (pixzip.intnet).
 The schedule runs on a budget of steps or of minutes; with minutes, the cosine follows elapsed time, so a
 run given an hour anneals properly in an hour on whatever machine it lands on.
 """
+import ctypes
 import gc
 import math
 import os
@@ -175,6 +176,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device("cpu")
 
 
+def keep_freed_memory() -> bool:
+    """Let glibc's malloc keep freed memory for reuse; returns whether it could (glibc only).
+
+    A CPU training step allocates and frees tensors of ~100 MB (the logits alone are batch x channels x
+    256 x crop^2 floats). By default glibc maps each such block afresh and unmaps it when freed, so every
+    step faults them back in page by page and the kernel zeroes each page. Measured on 2 CPU cores (20 float
+    steps of the default model, one thread): 24.7 s in the kernel and 32.2 s in user code by default, 2.6 s
+    and 30.7 s with this. With mmap off and no trimming the heap keeps the blocks for the next step."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # <malloc.h>
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+
+
 def train(
     data: Path,
     out: Path,
@@ -198,6 +216,8 @@ def train(
         raise ValueError("give exactly one of a time budget (minutes) and a step budget (steps)")
     dev = resolve_device(device)
     rank, world = _distributed(dev)
+    if dev.type == "cpu":
+        keep_freed_memory()
     if dev.type == "cuda":
         torch.cuda.set_device(dev)
     out.mkdir(parents=True, exist_ok=True)
