@@ -454,7 +454,7 @@ def models():
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--seed", type=int, help="Random seed (default: the config's, 0).")
-@click.option("--threads", type=int, help="CPU threads for torch.")
+@click.option("--threads", type=int, help="CPU threads (torch, and the integer model's kernels).")
 def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, device, resume, seed, threads):
     """Train a model on your images (then: pixzip export). Runs unchanged under
     `torchrun --nproc_per_node N --no-python pixzip train ...` (DistributedDataParallel)."""
@@ -477,7 +477,10 @@ def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, devi
     except (TypeError, ValueError) as e:
         raise Failure(f"bad config: {e}") from None
     if threads:
+        import numba
+
         torch.set_num_threads(threads)
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))  # the integer model's, validating
     try:
         path = training.train(data, run_dir, config, train_config, minutes=minutes, steps=steps, resume=resume,
                               log=lambda m: tqdm.write(m, file=sys.stderr), val=val, device=device,

@@ -151,3 +151,30 @@ def test_training_reuses_freed_memory():
     assert keep_freed_memory()
     faults = sorted(_faults_of_a_large_tensor() for _ in range(7))
     assert faults[3] < 1000  # mostly reused (now and then a small allocation splits the free block)
+
+
+
+THREADS_PROBE = """
+import numba, torch
+from pixzip.pixelcnn import PixelCNN, PixelCNNConfig
+from pixzip.train import validate
+torch.manual_seed(0)
+model = PixelCNN(PixelCNNConfig(hidden=6, blocks=1))
+images = [torch.randint(0, 256, (3, 24, 20), dtype=torch.uint8)]
+model.calibrate([images[0][None].float()])
+torch.set_num_threads(1)  # as `pixzip train --threads 1`
+torch.get_num_threads()
+assert validate(model, images)[1] == "integer model"
+print(torch.get_num_threads())
+"""
+
+
+def test_validation_keeps_torch_threads():
+    """Validating the integer model runs numba's parallel kernels, whose first launch in a process can set
+    OpenMP's thread count to numba's: torch must train on with the threads it was given (--threads)."""
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one core: numba's thread count is torch's")
+    out = subprocess.run([sys.executable, "-c", THREADS_PROBE], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1"]
