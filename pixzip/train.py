@@ -126,8 +126,8 @@ def validate(model: PixelCNN, images: list[torch.Tensor]) -> tuple[float, str]:
         for im in images:
             pixels = im.permute(1, 2, 0).contiguous().numpy()  # (H, W, C) uint8
             bits += codec.encode_pixels(pixels, "RGB" if pixels.shape[2] == 3 else "L", m)[1]
-        # numba's OpenMP kernels leave OpenMP's thread count at numba's, and torch would train on with that
-        # many threads (two runs side by side with --threads 1 then took 4.7 s a step instead of 2.7).
+        # numba's first parallel kernel in a process can leave OpenMP's thread count at numba's, and torch
+        # would train on with that many (two runs side by side with --threads 1: 4.7 s a step, not 2.7).
         torch.set_num_threads(threads)
         return bits / subpixels, "integer model"
     device = next(model.parameters()).device
