@@ -129,7 +129,6 @@ def test_distributed_two_processes(photos, tmp_path):
     assert state["world_size"] == 2 and state["step"] == 4 and state["config"]["hidden"] == 6
 
 
-
 def _faults_of_a_large_tensor() -> int:
     """Minor page faults of writing and freeing a 64 MB tensor (16,384 pages)."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
@@ -151,7 +150,6 @@ def test_training_reuses_freed_memory():
     assert keep_freed_memory()
     faults = sorted(_faults_of_a_large_tensor() for _ in range(7))
     assert faults[3] < 1000  # mostly reused (now and then a small allocation splits the free block)
-
 
 
 THREADS_PROBE = """
