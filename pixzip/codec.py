@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import coder, container, modes, registry, sharpness, softmax
+from . import adaptive, coder, container, modes, registry, sharpness, softmax
 from .container import FormatError, Header
 from .intscale import IntegerMultiScale, is_known, known_values, mosaic, small_side, small_tile
 from .image import MODES, checksum
@@ -93,14 +93,14 @@ def _stream_order(step_sizes: np.ndarray, groups: int) -> np.ndarray:
 def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: int = DEFAULT_TILE,
                   chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
                   trace: list | None = None, costs: np.ndarray | None = None,
-                  sharpen: bool = True) -> tuple[bytes, float]:
+                  sharpen: bool = True, adapt: bool = False, side: np.ndarray | None = None) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives the (N, 256) frequency arrays
     in stream order, for tests that compare them with the decoder's; costs, an (H, W) float array, receives
     each pixel's ideal cost in bits (all its channels). A multi-scale model codes the tiles' small images
     first, then the rest, into the same stream (pixzip.intscale). sharpen: fit and code each tile's
     sharpness (format version 3); False codes the model's own distributions (version 2)."""
     net, dev = model.network, torch.device(device)
-    enc = coder.Encoder()
+    enc = adaptive.Encoder(side) if adapt else coder.Encoder()
     ideal = _encode_net(enc, pixels, net, _coded_channels(model, mode), tile, chunk, dev, progress, trace, costs,
                         sharpen)
     return enc.finish(), ideal
@@ -141,6 +141,8 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
     Each chunk: the sharpness of its tiles (if sharpen), then its symbols."""
     height, width = pixels.shape[:2]
     ideal, done = 0.0, 0
+    if isinstance(enc, adaptive.Encoder):
+        enc.begin(pixels)
     for ch in _chunks(height, width, tile, chunk):
         layout = Layout(tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=False)
@@ -164,8 +166,9 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
             sharp = sharpness.fit(o, tile_of, coded, symbols, net.out_weight, net.out_bias, net.logit_shift,
                                   len(ch), skip)  # (tiles, G)
             ideal += _push_sharpness(enc, sharp)
+        boxes = _boxes(ch)
         for batch in _stream_batches(net, o, symbols, rc, schedule.bounds, coded, tile_of, sharp, skip):
-            ideal += _push(enc, *batch, trace, costs)
+            ideal += _push(enc, *batch, boxes, trace, costs)
         done += len(pos)
         if progress:
             progress(done, height * width)
@@ -178,7 +181,8 @@ def _stream_batches(net, o: np.ndarray, symbols: np.ndarray, pixels: np.ndarray,
     yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). o (N, F) is the head's output
     at the chunk's positions in step order, symbols (G, N) the residuals of the coded channels, bounds the
     schedule's step boundaries, tile_of (N,) each position's tile, sharp (tiles, G) their sharpness (None:
-    the model's own), skip (N,) the positions not coded (known already)."""
+    the model's own), skip (N,) the positions not coded (known already). Also yields each symbol's channel
+    and tile (n,)."""
     step_sizes = np.diff(bounds)
     first = 0
     while first < len(step_sizes):
@@ -191,37 +195,53 @@ def _stream_batches(net, o: np.ndarray, symbols: np.ndarray, pixels: np.ndarray,
         rows_sharp = sharp[tile_of[a + position], group] if sharp is not None else None
         freqs = softmax.frequencies(o[a + position], np.asarray(coded)[group], net.out_weight, net.out_bias,
                                     net.table, rows_sharp)
-        yield symbols[:, a:b].reshape(-1)[order], freqs, pixels[a + position]
+        yield symbols[:, a:b].reshape(-1)[order], freqs, pixels[a + position], np.asarray(coded)[group], \
+            tile_of[a + position]
         first = last
 
 
-def _push_sharpness(enc: coder.Encoder, sharp: np.ndarray) -> float:
+def _boxes(chunk: list[Tile]) -> np.ndarray:
+    """(tiles, 4) each tile's rows and columns [y0, y1) x [x0, x1) as (y0, x0, y1, x1)."""
+    return np.array([(t.y, t.x, t.y + t.h, t.x + t.w) for t in chunk], dtype=np.int64).reshape(-1, 4)
+
+
+def _push_sharpness(enc, sharp: np.ndarray) -> float:
     """Code a chunk's sharpness (tiles, G), tile by tile, 8 bits each; returns the bits."""
-    enc.push(sharp.reshape(-1), np.tile(sharpness.UNIFORM, (sharp.size, 1)))
+    if isinstance(enc, adaptive.Encoder):
+        enc.push_raw(sharp.reshape(-1), 8)
+    else:
+        enc.push(sharp.reshape(-1), np.tile(sharpness.UNIFORM, (sharp.size, 1)))
     return 8.0 * sharp.size
 
 
-def _pop_sharpness(dec: coder.Decoder, tiles: int, groups: int) -> np.ndarray:
+def _pop_sharpness(dec, tiles: int, groups: int) -> np.ndarray:
     """Decode a chunk's sharpness -> (tiles, G) int64 (see _push_sharpness)."""
+    if isinstance(dec, adaptive.Decoder):
+        return dec.pop_raw(tiles * groups, 8).reshape(tiles, groups)
     return dec.pop(np.tile(sharpness.UNIFORM, (tiles * groups, 1))).reshape(tiles, groups)
 
 
-def _push(enc: coder.Encoder, symbols: np.ndarray, f: np.ndarray, pixels: np.ndarray, trace: list | None,
-          costs: np.ndarray | None) -> float:
+def _push(enc, symbols: np.ndarray, f: np.ndarray, pixels: np.ndarray, chans: np.ndarray, tile_of: np.ndarray,
+          boxes: np.ndarray, trace: list | None, costs: np.ndarray | None) -> float:
     """Code one batch; returns its ideal cost in bits."""
-    enc.push(symbols, f)
-    if trace is not None:
-        trace.append(f)
-    bits = coder.symbol_bits(symbols, f)  # (n,) in stream order
+    if isinstance(enc, adaptive.Encoder):
+        bits = enc.push(symbols, f, adaptive.Where(pixels[:, 0], pixels[:, 1], chans, boxes[tile_of]), trace)
+    else:
+        enc.push(symbols, f)
+        if trace is not None:
+            trace.append(f)
+        bits = coder.symbol_bits(symbols, f)  # (n,) in stream order
     if costs is not None:
         np.add.at(costs, (pixels[:, 0], pixels[:, 1]), bits)
     return float(bits.sum())
 
 
 def decode_pixels(header: Header, payload: bytes, model: registry.Model, device: str = "cpu",
-                  progress: Progress | None = None, trace: list | None = None) -> np.ndarray:
-    """Payload -> (H, W, C) uint8, one wavefront line at a time. trace: as for encode_pixels."""
-    dec = coder.Decoder(payload)
+                  progress: Progress | None = None, trace: list | None = None,
+                  side: np.ndarray | None = None) -> np.ndarray:
+    """Payload -> (H, W, C) uint8, one wavefront line at a time. trace: as for encode_pixels; side: the
+    planes decoded before this one (an adaptive file's context)."""
+    dec = adaptive.Decoder(payload, side) if header.version >= 4 else coder.Decoder(payload)
     shape = (header.height, header.width, MODES[header.mode])
     coded = _coded_channels(model, header.mode)
     dev = torch.device(device)
@@ -249,6 +269,8 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
     out = np.zeros(shape, dtype=np.uint8)
     known = known_values(small, tile, height, width) if small is not None else None
     done = 0
+    if isinstance(dec, adaptive.Decoder):
+        dec.begin(out)
     for ch in _chunks(height, width, tile, chunk):
         layout = Layout(tile, net.reach, len(ch))
         bn = net.bind(layout, dev, decoder=True)
@@ -256,6 +278,7 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
             bn.condition(ch, small)
         schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
         sharp = _pop_sharpness(dec, len(ch), len(coded)) if sharpened else None  # (tiles, G)
+        boxes = _boxes(ch)
         for k in range(schedule.steps):
             flat, rc = schedule.flat[schedule.step(k)], schedule.pixels[schedule.step(k)]
             pos = torch.from_numpy(flat).to(dev)
@@ -270,7 +293,8 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
                 bn.decode_pass(g, pos, st, with_head=bool(here))
                 if not here:
                     continue
-                symbols = _pop_pass(dec, net, st["o"], coded_at, here, coded, sharp, tile_of, trace)
+                symbols = _pop_pass(dec, net, st["o"], coded_at, here, coded, sharp, tile_of, trace,
+                                    rc if coded_at is None else rc[coded_at], boxes)
                 for c in here:  # in order: a channel's prediction needs the channels before it
                     pred = bn.prediction(c, pos, medians)
                     if coded_at is None:
@@ -290,10 +314,12 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
 
 
 def _pop_pass(dec: coder.Decoder, net, o: torch.Tensor, coded_at: np.ndarray | None, here: list[int],
-              coded: list[int], sharp: np.ndarray | None, tile_of: np.ndarray, trace: list | None):
+              coded: list[int], sharp: np.ndarray | None, tile_of: np.ndarray, trace: list | None,
+              pixels: np.ndarray, boxes: np.ndarray):
     """Decode one pass's symbols: the residuals of channels `here` at a step's coded positions, channel-major
     as they were coded -> (len(here), n) int64 tensor (CPU), or None when no position is coded. o (N, F) the
-    head's output, coded_at (N,) the coded positions (None: all), tile_of (n,) their tiles, sharp (tiles, G)."""
+    head's output, coded_at (N,) the coded positions (None: all), tile_of (n,) their tiles, sharp (tiles, G),
+    pixels (n, 2) their image rows and columns, boxes (tiles, 4) the chunk's tiles (see _boxes)."""
     if coded_at is not None:
         if not coded_at.any():
             return None
@@ -304,6 +330,11 @@ def _pop_pass(dec: coder.Decoder, net, o: torch.Tensor, coded_at: np.ndarray | N
                   if sharp is not None else None)
     rows = np.tile(o, (len(here), 1)) if len(here) > 1 else o  # (len(here) n, F), channel-major
     f = softmax.frequencies(rows, np.repeat(here, n), net.out_weight, net.out_bias, net.table, rows_sharp)
+    if isinstance(dec, adaptive.Decoder):
+        k = len(here)
+        where = adaptive.Where(np.tile(pixels[:, 0], k), np.tile(pixels[:, 1], k), np.repeat(here, n),
+                               boxes[np.tile(tile_of, k)])
+        return torch.from_numpy(dec.pop(f, where, trace)).view(len(here), n)
     if trace is not None:
         trace.extend(f[i * n : (i + 1) * n] for i in range(len(here)))
     return torch.from_numpy(dec.pop(f)).view(len(here), n)
@@ -324,10 +355,11 @@ def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: i
 
 def compress_planes(image: modes.Planes, model: str | registry.Model | None = None, tile: int = DEFAULT_TILE,
                     chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
-                    costs: np.ndarray | None = None, sharpen: bool = True) -> tuple[bytes, Report]:
+                    costs: np.ndarray | None = None, sharpen: bool = True, adapt: bool = True) -> tuple[bytes, Report]:
     """An image as planes (pixzip.modes) -> (.pxz bytes, report). Each plane is coded in turn with the
-    same model; costs (see encode_pixels) receives the first plane's. sharpen=False writes a version 2
-    file (no sharpness), which older readers of version 2 decode too."""
+    same model; costs (see encode_pixels) receives the first plane's. adapt: refine the network's
+    distributions with the adaptive stage (pixzip.adaptive, format version 4; the planes coded before are
+    its context); without it, version 3, or with sharpen=False version 2 (no sharpness either)."""
     start = time.perf_counter()
     m = model if isinstance(model, registry.Model) else registry.resolve(model)
     if not (0 < tile < 2**16 and 0 < chunk < 2**16):
@@ -338,15 +370,22 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
     for k, (plane, plane_mode) in enumerate(zip(image.planes, image.plane_modes)):
         step = _plane_progress(progress, k, height * width, total)
         payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device, step,
-                                      costs=costs if k == 0 else None, sharpen=sharpen)
+                                      costs=costs if k == 0 else None, sharpen=sharpen or adapt, adapt=adapt,
+                                      side=_earlier(image.planes[:k]))
         payloads.append(payload)
         ideal += bits
+    version = 4 if adapt else 3 if sharpen else 2
     header = Header(image.mode, width, height, tile, chunk, m.name, m.sha256, checksum(*image.planes),
-                    tuple(image.plane_modes), metadata=image.metadata, version=3 if sharpen else 2)
+                    tuple(image.plane_modes), metadata=image.metadata, version=version)
     data = container.pack(header, payloads)
     channels = sum(p.shape[2] for p in image.planes)
     report = Report(width, height, channels, image.mode, m.name, len(data), ideal, time.perf_counter() - start)
     return data, report
+
+
+def _earlier(planes: list[np.ndarray]) -> np.ndarray | None:
+    """The planes coded before this one, stacked (H, W, S): the adaptive stage's context."""
+    return np.concatenate(planes, axis=2) if planes else None
 
 
 def decompress_planes(data: bytes, device: str = "cpu", models: str | registry.Model | None = None,
@@ -371,7 +410,8 @@ def decompress_planes(data: bytes, device: str = "cpu", models: str | registry.M
     try:
         for k, (plane_mode, payload) in enumerate(zip(header.planes, payloads)):
             step = _plane_progress(progress, k, header.width * header.height, total)
-            planes.append(decode_pixels(replace(header, mode=plane_mode), payload, model, device, step))
+            planes.append(decode_pixels(replace(header, mode=plane_mode), payload, model, device, step,
+                                        side=_earlier(planes)))
     except (ValueError, RuntimeError) as e:  # the coder rejects some corrupted payloads outright
         raise DecodeError(f"corrupted payload ({e})") from None
     if checksum(*planes) != header.pixels_sha256:
