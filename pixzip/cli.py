@@ -1,13 +1,11 @@
 """The pixzip command: a thin layer over the library that parses, calls and prints.
 
-Every error is one line on stderr and a non-zero exit code; outputs appear atomically (temporary file,
-then a no-clobber link or, with --force, a rename), so a failure never leaves a partial file.
+Every error is one line on stderr and a non-zero exit code; outputs appear atomically (pixzip.files), so a
+failure never leaves a partial file.
 """
 import io
 import json
-import os
 import sys
-import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,79 +14,11 @@ import numpy as np
 
 from . import codec, container, modes, registry
 from .container import FormatError
+from .files import (SUFFIX, Failure, check_input, check_output, compressed_name, decompressed_name, expand,
+                    remove_input, targets_of, write_atomic, write_output)
 from .image import IMAGE_SUFFIXES, ImageError, load_image
 
-SUFFIX = ".pxz"
 EXPECTED_ERRORS = (ImageError, FormatError, registry.ModelError, codec.DecodeError, OSError, ValueError)
-
-
-class Failure(click.ClickException):
-    def show(self, file=None):
-        click.echo(f"pixzip: error: {self.message}", err=True)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: Path, data: bytes, force: bool) -> None:
-    """Write all of data to path or nothing; never replace an existing file unless force."""
-    if path.exists() and not force:
-        raise Failure(f"{path} already exists (use --force to overwrite)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600 files; outputs get the usual permissions
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if force:
-            os.replace(tmp, path)
-        else:
-            try:
-                os.link(tmp, path)  # fails if path appeared meanwhile
-            except FileExistsError:
-                raise Failure(f"{path} already exists (use --force to overwrite)") from None
-            os.unlink(tmp)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_output(target: Path, data: bytes, force: bool) -> None:
-    """A file written atomically, or standard output for "-"."""
-    if str(target) == "-":
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        write_atomic(target, data, force)
-
-
-def output_path(source: Path, out: Path | None, several: bool, name, under: Path | None = None) -> Path:
-    """Where source's output goes: beside it, or into the folder out (keeping its path below `under`, the
-    folder it was found in with -r, so that files of the same name in subfolders stay apart)."""
-    if out is None:
-        return name(source)
-    if out.is_dir():
-        if under is not None:
-            target = out / name(source).relative_to(under)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            return target
-        return out / name(source).name
-    if several:
-        raise Failure(f"with several inputs, -o must be an existing folder: {out}")
-    return out
-
-
-def compressed_name(path: Path) -> Path:
-    return path.with_name(path.name + SUFFIX)
-
-
-def decompressed_name(path: Path) -> Path:
-    stem = path.name[: -len(SUFFIX)] if path.name.endswith(SUFFIX) else path.name
-    return path.with_name(stem if stem.lower().endswith(".png") else stem + ".png")
 
 
 @contextmanager
@@ -97,12 +27,10 @@ def progress_bar(label: str, decoding: bool):
     when the coding path's kernels are not compiled for this machine yet (the first run takes seconds more)."""
     from tqdm import tqdm
 
-    from . import kernels, sharpness, softmax, subpass
+    from . import kernels
 
     bar = tqdm(total=0, desc=label, unit="px", unit_scale=True, leave=False, disable=None, file=sys.stderr)
-    needed = (subpass._subpass, softmax._frequencies) if decoding else (
-        kernels._gather, kernels._requant, softmax._frequencies, sharpness._fit)
-    compiling = not bar.disable and not kernels.compiled_here(*needed)
+    compiling = not bar.disable and not kernels.compiled_for_this_machine(decoding)
     if compiling:
         bar.set_postfix_str("compiling kernels for this machine, first run only")
 
@@ -147,36 +75,6 @@ def main():
     """Learned lossless image compression (PixelCNN + arithmetic coding)."""
 
 
-def expand(paths, recursive: bool, suffixes: set[str]) -> list[tuple[Path, Path | None]]:
-    """Command-line paths -> (file, the folder it was found in or None): folders (with -r) become the files
-    below them with these suffixes. A folder without -r stays in the list and fails there, with the other
-    files still done."""
-    out = []
-    for p in map(Path, paths):
-        if str(p) != "-" and p.is_dir() and recursive:
-            out += [(f, p) for f in sorted(p.rglob("*")) if f.is_file() and f.suffix.lower() in suffixes]
-        else:
-            out.append((p, None))
-    return out
-
-
-def targets_of(found: list[tuple[Path, Path | None]], output: Path | None, name) -> list[tuple[Path, Path]]:
-    """(input, output) for every input; "-" goes to -o or standard output."""
-    several = len(found) > 1
-    return [(p, (output or Path("-")) if str(p) == "-" else output_path(p, output, several, name, under))
-            for p, under in found]
-
-
-def check_input(path: Path) -> None:
-    if path.is_dir():
-        raise Failure(f"{path} is a folder (use -r to go through folders)")
-
-
-def remove_input(path: Path, remove: bool) -> None:
-    if remove and str(path) != "-":
-        path.unlink()
-
-
 def compress_file(path: Path, target: Path, opts: dict, progress=None) -> tuple[dict, list[str]]:
     """Compress one image file (or "-", standard input) to target (or "-"); returns its stats and any
     warnings. Raises on failure, having written nothing."""
@@ -192,8 +90,7 @@ def compress_file(path: Path, target: Path, opts: dict, progress=None) -> tuple[
     if kind in modes.LOSSY_FORMATS:
         warnings.append(f"pixzip: warning: {path} is {kind}, a lossy format: its decoded pixels are kept "
                         f"losslessly, not the {kind} file's bytes")
-    if str(target) != "-" and target.exists() and not opts["force"]:
-        raise Failure(f"{target} already exists (use --force to overwrite)")
+    check_output(target, opts["force"])
     planes = modes.split(image)
     costs = np.zeros(planes.planes[0].shape[:2]) if opts["heatmap"] else None
     data, rep = codec.compress_planes(planes, _model(opts["model"]), tile=opts["tile"], device=opts["device"],
@@ -221,8 +118,7 @@ def decompress_file(path: Path, target: Path, opts: dict, progress=None) -> tupl
 
     if str(path) != "-":
         check_input(path)
-    if str(target) != "-" and target.exists() and not opts["force"]:
-        raise Failure(f"{target} already exists (use --force to overwrite)")
+    check_output(target, opts["force"])
     start = time.perf_counter()
     data = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
     image = codec.decompress(data, device=opts["device"], progress=progress)

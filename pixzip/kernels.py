@@ -31,6 +31,16 @@ def compiled_here(*dispatchers) -> bool:
         return True
 
 
+def compiled_for_this_machine(decoding: bool) -> bool:
+    """Whether the compiled kernels that compressing (or, with decoding, decompressing) runs on a CPU are
+    on disk for this machine already (`compiled_here`): if not, the first file takes seconds more."""
+    from . import sharpness, softmax, subpass  # they import this module
+
+    needed = (subpass._subpass, softmax._frequencies) if decoding else (_gather, _requant, softmax._frequencies,
+                                                                         sharpness._fit)
+    return compiled_here(*needed)
+
+
 def _numba(*tensors: torch.Tensor) -> bool:
     return USE_NUMBA and all(t.device.type == "cpu" for t in tensors)
 
