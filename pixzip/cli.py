@@ -318,17 +318,26 @@ def info(path):
 
 @main.command()
 def models():
-    """List the shipped models."""
-    man = registry.manifest()
-    if not man["models"]:
+    """List the models --model NAME finds: the shipped ones, then those in PIXZIP_MODEL_PATH's folders and
+    in the user model folder (where pixzip export writes)."""
+    entries = registry.listing()
+    if not entries:
         click.echo("no models installed")
-        return
-    click.echo(f"{'name':<20} {'arch':<19} {'params':>8} {'size':>9} {'val bpsp':>9}  file")
-    for e in man["models"]:
-        default = " (default)" if e["name"] == man.get("default") else ""
+    else:
+        click.echo(f"{'name':<20} {'arch':<19} {'params':>8} {'size':>9} {'val bpsp':>9}  file")
+    default = registry.manifest().get("default")
+    for e in entries:
+        if "error" in e:
+            click.echo(f"{e['name']:<20} {'?':<19} {'-':>8} {'-':>9} {'-':>9}  {e['path']} (unreadable: {e['error']})")
+            continue
         arch = f"{e['arch']}/{e['config'].get('base', 'pixelcnn')}" if e["arch"] == "multiscale" else e["arch"]
-        click.echo(f"{e['name']:<20} {arch:<19} {e['parameters']:>8} {e['bytes']:>9} "
-                   f"{e.get('val_bpsp', float('nan')):>9.3f}  {e['file']}{default}")
+        note = " (default)" if e["where"] == "shipped" and e["name"] == default else ""
+        if e["hidden_by"] is not None:
+            note += f" (hidden by {e['hidden_by']}: --model {e['name']} finds that one)"
+        file = e["file"] if e["where"] == "shipped" else e["path"]
+        click.echo(f"{e['name']:<20} {arch:<19} {e.get('parameters', '-'):>8} {e.get('bytes', '-'):>9} "
+                   f"{e.get('val_bpsp', float('nan')):>9.3f}  {file}{note}")
+    click.echo(f"user models: {registry.user_dir()} (pixzip export writes there)", err=True)
 
 
 @main.command()
@@ -389,8 +398,10 @@ def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, devi
 @main.command()
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--name", required=True, help="Model name (stored in every file it makes).")
-@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("models"),
-              show_default=True, help="Where NAME-<sha8>.npz and manifest.json go.")
+@click.option("--models-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where NAME-<sha8>.npz and manifest.json go (default: the user model folder that --model NAME "
+              "searches, $XDG_DATA_HOME/pixzip/models or ~/.local/share/pixzip/models; in a checkout, "
+              "`--models-dir models` updates the shipped models).")
 @click.option("--val", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Measure the actual bpsp on this folder of images.")
 @click.option("--data", "data_note", help="Training data description, if the checkpoint does not name it.")
@@ -398,12 +409,16 @@ def export(run_dir, name, models_dir, val, data_note):
     """Export a trained run to a model file usable by compress and decompress."""
     from .export import export as do_export
 
+    models_dir = registry.user_dir() if models_dir is None else models_dir
     try:
         entry = do_export(run_dir, name, models_dir, val, command=" ".join(["pixzip", *sys.argv[1:]]),
                           data_note=data_note)
     except (OSError, ValueError, KeyError) as e:
         raise Failure(f"{run_dir}: cannot export ({e})") from None
     click.echo(json.dumps(entry, indent=2))
+    searched = any(registry.same_folder(models_dir, d) for d in registry.search_dirs())
+    click.echo(f"pixzip: wrote {models_dir / entry['file']}" + ("" if searched else f" (not searched by name: give "
+               f"its path to --model, or add {models_dir} to {registry.ENV_PATH})"), err=True)
 
 
 @main.command()

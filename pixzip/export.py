@@ -1,6 +1,7 @@
 """Export a training run to a model file `NAME-<sha8>.npz` and its manifest entry."""
 import json
 import os
+import re
 from pathlib import Path
 
 import torch
@@ -34,9 +35,23 @@ def measure(model: registry.Model, folder: Path) -> dict:
     return {"bpsp": round(bits / subpixels, 4), "ideal_bpsp": round(ideal / subpixels, 4)}
 
 
+def check_name(name: str, out_dir: Path) -> None:
+    """Refuse a name that --model NAME could not reach: one read as a path, or a shipped model's name (which
+    always means the shipped model, pixzip.registry) outside the folder where that name is kept - the
+    shipped folder, or a checkout's models/ whose manifest lists it."""
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]*", name) or name.endswith(".npz"):
+        raise ValueError(f"model name {name!r}: use letters, digits and . _ + - (not ending in .npz)")
+    shipped = {e["name"] for e in registry.manifest()["models"]}
+    if name in shipped and not out_dir.resolve() == registry.shipped_dir().resolve() and name not in {
+            e.get("name") for e in registry.manifest(out_dir)["models"] if isinstance(e, dict)}:
+        raise ValueError(f"{name!r} is a shipped model's name, which --model {name} keeps meaning; choose another name")
+
+
 def export(run_dir: Path, name: str, out_dir: Path, val: Path | None = None, command: str | None = None,
            data_note: str | None = None) -> dict:
     """Write out_dir/NAME-<sha8>.npz and add (or replace) its entry in out_dir/manifest.json."""
+    out_dir = Path(out_dir)
+    check_name(name, out_dir)
     model, state = load_checkpoint(Path(run_dir) / "checkpoint.pt")
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = out_dir / f"{name}.npz.tmp"
