@@ -11,5 +11,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pixzip train --config train/diagbilstm.toml --data ../shared/data/train --val ../shared/data/val \
     --out runs/equal/diagbilstm --steps 800 --threads 1 --device cpu --set val_minutes=100000
-pixzip export runs/equal/diagbilstm --name diagbilstm --val ../shared/data/val \
+pixzip export runs/equal/diagbilstm --name diagbilstm --models-dir models --val ../shared/data/val \
     --data "../shared/data/train: 25 photos (Debian wallpapers, box-downscaled 3-4x), random 48x48 crops"

@@ -10,5 +10,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pixzip train --config train/multiscale.toml --data ../shared/data/train --out runs/multiscale \
     --minutes 70 --threads 1 --device cpu
-pixzip export runs/multiscale --name multiscale --val ../shared/data/val \
+pixzip export runs/multiscale --name multiscale --models-dir models --val ../shared/data/val \
     --data "../shared/data/train: 25 photos (Debian wallpapers, box-downscaled 3-4x), random 48x48 crops"

@@ -42,11 +42,11 @@ python train/restart.py "$FLOAT2" runs/qat-out12/float0.pt
 python train/requantize.py runs/qat-out12/float0.pt runs/qat-out12/checkpoint.pt out_weight_bits=12
 pixzip train --config train/pixelcnn.toml --data ../shared/data/train --val ../shared/data/val \
     --out runs/qat-out12 --resume --steps 1600 --set seed=3 --set val_minutes=1000 --threads 1 --device cpu
-pixzip export runs/qat-out12 --name pixelcnn --val ../shared/data/val \
+pixzip export runs/qat-out12 --name pixelcnn --models-dir models --val ../shared/data/val \
     --data "../shared/data/train: 25 photos (Debian wallpapers, box-downscaled 3-4x), random 48x48 crops"
 # Run 4 from the model run 3 exported (models/pixelcnn-3cab8674.npz, shipped).
 python train/dequantize.py models/pixelcnn-3cab8674.npz runs/cont-a/checkpoint.pt
 pixzip train --config train/pixelcnn.toml --data ../shared/data/train --val ../shared/data/val \
     --out runs/cont-a --resume --minutes 100 --set val_minutes=35 --threads 1 --device cpu
-pixzip export runs/cont-a --name pixelcnn --val ../shared/data/val \
+pixzip export runs/cont-a --name pixelcnn --models-dir models --val ../shared/data/val \
     --data "../shared/data/train: 25 photos (Debian wallpapers, box-downscaled 3-4x), random 48x48 crops"

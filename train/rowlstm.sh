@@ -13,5 +13,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 pixzip train --config train/rowlstm.toml --data ../shared/data/train --out runs/rowlstm \
     --minutes 100 --threads 1 --device cpu
-pixzip export runs/rowlstm --name rowlstm --val ../shared/data/val \
+pixzip export runs/rowlstm --name rowlstm --models-dir models --val ../shared/data/val \
     --data "../shared/data/train: 25 photos (Debian wallpapers, box-downscaled 3-4x), random 48x48 crops"
