@@ -356,11 +356,15 @@ def models():
               help="Override a setting: model.KEY, train.KEY, or a bare KEY (repeatable).")
 @click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time).")
 @click.option("--steps", type=int, help="Step budget.")
+@click.option("--stop-after", type=float, metavar="MINUTES",
+              help="Stop this process after MINUTES (checkpoint written) while the schedule stays planned over "
+              "the whole budget: a long run in several sittings, each resumed with --resume.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--seed", type=int, help="Random seed (default: the config's, 0).")
 @click.option("--threads", type=int, help="CPU threads (torch, and the integer model's kernels).")
-def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, device, resume, seed, threads):
+def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, stop_after, device, resume, seed,
+          threads):
     """Train a model on your images (then: pixzip export). Runs unchanged under
     `torchrun --nproc_per_node N --no-python pixzip train ...` (DistributedDataParallel)."""
     import torch
@@ -389,7 +393,7 @@ def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, devi
     try:
         path = training.train(data, run_dir, config, train_config, minutes=minutes, steps=steps, resume=resume,
                               log=lambda m: tqdm.write(m, file=sys.stderr), val=val, device=device,
-                              progress_bar=True)
+                              progress_bar=True, stop_after=stop_after)
     except ValueError as e:
         raise Failure(str(e)) from None
     click.echo(f"checkpoint: {path}")

@@ -208,12 +208,15 @@ def train(
     val: Path | None = None,
     device: str = "cpu",
     progress_bar: bool = False,
+    stop_after: float | None = None,
 ) -> Path:
     """Train a model (the architecture of `config`) on the images in `data`; checkpoints go to out/checkpoint.pt. Returns its path.
 
     Under torchrun each process trains on its own random crops (seed + rank) with DistributedDataParallel
     averaging the gradients, so the effective batch is world size x batch; process 0 validates, logs and
-    writes checkpoints, and the time budget follows the slowest process so that all stop at the same step."""
+    writes checkpoints, and the time budget follows the slowest process so that all stop at the same step.
+    stop_after: minutes after which this call stops (with a checkpoint and a validation) though the budget,
+    and so the schedule, go on: the next sitting resumes where it stopped."""
     tc = train_config
     if (minutes is None) == (steps is None):
         raise ValueError("give exactly one of a time budget (minutes) and a step budget (steps)")
@@ -267,7 +270,11 @@ def train(
                disable=not progress_bar or rank != 0 or None, file=sys.stderr, dynamic_ncols=True)
     start, last_ckpt, running = time.time() - seconds, time.time(), None
     last_val = [time.time(), ""]
+    sitting = time.time()
     while (frac := progress()) < 1:
+        if stop_after is not None and time.time() - sitting > stop_after * 60:
+            log(f"step {step}: stopping after {stop_after:g} minutes of this sitting, {100 * frac:.1f}% of the budget")
+            break
         if not model.quantized and frac >= 1 - tc.qat_fraction:
             model.calibrate([random_crops(images, tc.batch, tc.crop, gen).to(dev) for _ in range(8)])
             if world > 1:
