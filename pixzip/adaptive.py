@@ -24,22 +24,32 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+MAX_CHANNELS = 3
 PROB_BITS = 16  # probabilities are integers 1 .. 2^16 - 1 (of 2^16)
 PROB_ONE = 1 << PROB_BITS
 STRETCH_ONE = 256  # stretch(p) = ln(p / (1 - p)) in units of 1/256
 STRETCH_MAX = 2880  # ln(65535) * 256 = 2839 fits
-CONTEXTS = 7  # context models
-INPUTS = CONTEXTS + 2  # and the network and a bias
+CONTEXTS = 11  # context models
+MATCHES = 6  # candidate values (W, N, NE, NW and two of the earlier planes' co-located ones)
+MATCH_CONTEXTS = MATCHES * MAX_CHANNELS * 8 * 2 * 4  # (candidate, channel, depth, expected bit, edge bucket)
+TREE_POSITIONS = 8 * 3  # the mixers' and APMs' view of a decision: depth, and the prefix if 0 or 1 (else 2)
+CONFIDENCE_BUCKETS = 6  # weight sets of the first mixer by |stretch| of the network's probability
+INPUTS = CONTEXTS + MATCHES + 2  # and the network and a bias
 TABLE_BITS = 16  # each context model's table: 2^16 blocks of 16 counters (4 MiB)
 COUNT_LIMIT = 255  # a counter's adaptation rate falls as 1 / (n + 1.5) down to 1 / (COUNT_LIMIT + 1.5)
-CONFIDENCE_BUCKETS = 6  # mixer weight sets per channel and depth: by |stretch| of the network's probability
 APM_POINTS = 33
 APM_RATE = 7
 MIXER_SHIFT = 16  # weights are fixed point with 16 fractional bits
-MIXER_RATE = 96  # the mixer's learning rate: dw = x * err * MIXER_RATE >> 18
-MAX_CHANNELS = 3
+MIXER_RATE = 12  # the mixers' learning rate: dw = x * err * MIXER_RATE >> 18
 SIDE_MAX = 4  # co-located values of earlier planes used as context (at most this many)
+WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS
+APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
 HASH_MUL = np.int64(0x2545F4914F6CDD1D)
+# The stage's settings, fixed by the format version (an array so that measurements can vary them):
+# the mixer's learning rate, the APM's share of the final probability (of 4), the counters' count limit,
+# the count at which a counter's input reaches full strength, the APM's rate (a shift), and a mask of the
+# inputs in use (bit k: context model k, then the candidates; for ablations).
+SETTINGS = np.array([MIXER_RATE, 3, COUNT_LIMIT, 1, APM_RATE, (1 << (CONTEXTS + MATCHES)) - 1], dtype=np.int64)
 
 
 def _squash_table() -> np.ndarray:
@@ -60,7 +70,7 @@ def _stretch_table(squash: np.ndarray) -> np.ndarray:
 SQUASH = _squash_table()
 STRETCH = _stretch_table(SQUASH)
 # Counter rate reciprocal: 2^16 / (n + 1.5)
-RATES = np.array([int(PROB_ONE / (n + 1.5)) for n in range(COUNT_LIMIT + 1)], dtype=np.int64)
+RATES = np.array([int(PROB_ONE / (n + 1.5)) for n in range(1024)], dtype=np.int64)
 # u -> r: u = 2e for e >= 0, -2e - 1 for e < 0, where e is r read as a signed residual (-128 .. 127)
 R_OF_U = np.array([(u // 2) if u % 2 == 0 else (256 - (u + 1) // 2) % 256 for u in range(256)], dtype=np.int64)
 U_OF_R = np.argsort(R_OF_U).astype(np.int64)
@@ -71,16 +81,18 @@ class State:
     """What the stage has learned so far in one plane; encoder and decoder each hold one."""
 
     tables: np.ndarray  # (CONTEXTS, 2^TABLE_BITS, 16) uint32: [0] a block's tag, [1..15] counters p22 << 10 | n
-    weights: np.ndarray  # (MAX_CHANNELS * 8 * CONFIDENCE_BUCKETS, INPUTS) int64, fixed point
-    apm: np.ndarray  # (MAX_CHANNELS * 8 * 4, APM_POINTS) int64 probabilities (16 bits)
+    weights: np.ndarray  # (WEIGHT_SETS, INPUTS) int64, fixed point: both mixers' weight sets
+    apm: np.ndarray  # (APM_SETS, APM_POINTS) int64 probabilities (16 bits): both APMs' 
+    matches: np.ndarray  # (MATCH_CONTEXTS,) uint32 counters: how often a candidate value's next bit is right
 
     @classmethod
     def new(cls) -> "State":
-        weights = np.zeros((MAX_CHANNELS * 8 * CONFIDENCE_BUCKETS, INPUTS), dtype=np.int64)
+        weights = np.zeros((WEIGHT_SETS, INPUTS), dtype=np.int64)
         weights[:, 0] = 1 << MIXER_SHIFT  # at first the mixer passes the network's probability through
         points = (np.arange(APM_POINTS) - APM_POINTS // 2) * (2 * STRETCH_MAX // (APM_POINTS - 1))
-        apm = np.tile(SQUASH[points + STRETCH_MAX].astype(np.int64), (MAX_CHANNELS * 8 * 4, 1))
-        return cls(np.zeros((CONTEXTS, 1 << TABLE_BITS, 16), dtype=np.uint32), weights, apm)
+        apm = np.tile(SQUASH[points + STRETCH_MAX].astype(np.int64), (APM_SETS, 1))
+        return cls(np.zeros((CONTEXTS, 1 << TABLE_BITS, 16), dtype=np.uint32), weights, apm,
+                   np.full(MATCH_CONTEXTS, 1 << 31, dtype=np.uint32))
 
 
 @numba.njit(inline="always")
@@ -95,6 +107,64 @@ def _at(img, i, j, c, y0, x0, y1, x1):  # pragma: no cover - compiled
     if i < y0 or j < x0 or j >= x1:
         return np.int64(256)
     return np.int64(img[i, j, c])
+
+
+@numba.njit(inline="always")
+def _count(v, bit, rates, limit):  # pragma: no cover - compiled
+    """A counter (p22 << 10 | n) after seeing bit: p moves toward it by 1 / (n + 1.5), n counts up to limit."""
+    v = np.int64(v)
+    n = v & 1023
+    p22 = v >> 10
+    p22 += (((np.int64(bit) << 22) - p22) * rates[n]) >> 16
+    p22 = min(max(p22, 64), (1 << 22) - 64)
+    return np.uint32((p22 << 10) | min(n + 1, limit))
+
+
+@numba.njit(inline="always")
+def _dot(weights, ws, x):  # pragma: no cover - compiled
+    """A mixer's output: sum_k w_k x_k in the stretch domain, clamped."""
+    dot = np.int64(0)
+    for k in range(INPUTS):
+        dot += weights[ws, k] * x[k]
+    return min(max(dot >> MIXER_SHIFT, -STRETCH_MAX), STRETCH_MAX)
+
+
+@numba.njit(inline="always")
+def _train(weights, ws, x, bit, p, rate):  # pragma: no cover - compiled
+    """Online gradient step of a mixer's weight set on its coding cost."""
+    err = (np.int64(bit) << PROB_BITS) - p
+    for k in range(INPUTS):
+        weights[ws, k] += (x[k] * err * rate) >> 18
+
+
+APM_STEP = 2 * STRETCH_MAX  # the APM's points are APM_STEP / (APM_POINTS - 1) apart in the stretch domain
+
+
+@numba.njit(inline="always")
+def _apm(apm, a, t):  # pragma: no cover - compiled
+    """APM a's probability at stretch t: interpolated between the two points around it."""
+    pos = (t + STRETCH_MAX) * (APM_POINTS - 1)
+    lo = min(pos // APM_STEP, APM_POINTS - 2)
+    frac = pos - lo * APM_STEP
+    return (apm[a, lo] * (APM_STEP - frac) + apm[a, lo + 1] * frac) // APM_STEP
+
+
+@numba.njit(inline="always")
+def _apm_update(apm, a, t, bit, rate):  # pragma: no cover - compiled
+    """Move the point of APM a nearer to t toward the bit."""
+    pos = (t + STRETCH_MAX) * (APM_POINTS - 1)
+    near = min((pos + APM_STEP // 2) // APM_STEP, APM_POINTS - 1)
+    apm[a, near] += ((np.int64(bit) << PROB_BITS) - apm[a, near]) >> rate
+
+
+@numba.njit(inline="always")
+def _q(d):  # pragma: no cover - compiled
+    """A difference (-511 .. 511; larger: a value outside the tile) quantized to 15 buckets."""
+    if d > 255 or d < -255:
+        return np.int64(99)
+    a = abs(d)
+    b = 0 if a == 0 else (1 if a < 2 else (2 if a < 4 else (3 if a < 8 else (4 if a < 16 else (5 if a < 32 else 6)))))
+    return np.int64(b if d >= 0 else -b)
 
 
 @numba.njit(inline="always")
@@ -154,26 +224,34 @@ def _decode_bit(coder, data, p1):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _code(decode, symbols, freqs, rows, cols, chans, boxes, img, res, side, tables, weights, apm, squash,
-          stretch, rates, r_of_u, u_of_r, coder, buf, probs, costs):  # pragma: no cover - compiled
+def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, side, tables, weights, apm, matches,
+          squash, stretch, rates, r_of_u, u_of_r, settings, coder, buf, probs, costs):  # pragma: no cover
     """Code (or, if decode, decode into symbols) n subpixels in stream order. symbols (n,) residuals r,
     freqs (n, 256) the network's integer frequencies, rows/cols/chans (n,) where each is, boxes (n, 4) its
-    tile (y0, x0, y1, x1), img (H, W, C) the pixel values coded so far (read at earlier positions only),
+    tile (y0, x0, y1, x1), preds (n,) the predictions the residuals are taken from, img (H, W, C) the pixel values coded so far (read at earlier positions only),
     res (H, W, C) the u of each coded subpixel (written here), side (H, W, S) earlier planes' values,
     coder/buf the arithmetic coder's state and bytes, probs (n, 8) each decision's final probability
     (a trace for tests; or (0, 8)), costs (n,) each subpixel's cost in bits."""
     n = len(symbols)
     trace = probs.shape[0] == n
+    mixer_rate, apm_share, limit, full, apm_rate, mask = settings[0], settings[1], settings[2], settings[3], \
+        settings[4], settings[5]
     channels = img.shape[2]
     cum = np.zeros(257, np.int64)
     hashes = np.zeros(CONTEXTS, np.int64)
     blocks = np.zeros(CONTEXTS, np.int64)
     x = np.zeros(INPUTS, np.int64)
+    expect = np.zeros(MATCHES, np.int64)  # each candidate's u (-1: none)
+    mctx = np.zeros(MATCHES, np.int64)
     for s in range(n):
         i, j, c = np.int64(rows[s]), np.int64(cols[s]), np.int64(chans[s])
         y0, x0, y1, x1 = boxes[s, 0], boxes[s, 1], boxes[s, 2], boxes[s, 3]
+        top, best = np.int64(0), np.int64(-1)
         for u in range(256):  # the network's frequencies in u order, +1 each (what the coder gives them)
-            cum[u + 1] = cum[u] + np.int64(freqs[s, r_of_u[u]]) + 1
+            f = np.int64(freqs[s, r_of_u[u]]) + 1
+            cum[u + 1] = cum[u] + f
+            if f > best:
+                top, best = np.int64(u), f
         # Neighbourhood: every channel's values at W, N, NW, NE; this channel's at WW, NN; residuals.
         hw = np.int64(c + 1)
         hn = np.int64(c + 1)
@@ -211,6 +289,30 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, img, res, side, tabl
         g3 = min(abs(vne - vn), 64) if vne < 256 and vn < 256 else 99
         hashes[5] = _mix(_mix(_mix(_mix(here, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
         hashes[6] = _mix(_mix(_mix(_mix(here, 7 + 16 * c), hs), vw), vn)
+        pr = np.int64(preds[s])
+        hashes[7] = _mix(_mix(_mix(here, 8 + 16 * c), _q(vw - pr)), _q(vn - pr))
+        hashes[8] = _mix(_mix(_mix(_mix(here, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
+        hashes[9] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
+        hashes[10] = _mix(_mix(_mix(11 + 16 * c, min(top, 15)), min(best >> 19, 31)), min(uw, 8))  # the network's mode, and its height
+        edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
+        edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
+        sides = side.shape[2]
+        for m in range(MATCHES):
+            v = np.int64(256)
+            if m == 0:
+                v = vw
+            elif m == 1:
+                v = vn
+            elif m == 2:
+                v = vne
+            elif m == 3:
+                v = vnw
+            elif m == 4 and sides > 0:
+                v = np.int64(side[i, j, min(c, sides - 1)])
+            elif m == 5 and sides > 0:
+                v = np.int64(side[i, j, sides - 1])
+            expect[m] = u_of_r[(v - pr) & 255] if v < 256 else -1
+            mctx[m] = ((m * MAX_CHANNELS + c) * 8 * 2 * 4) + edge
         act = min(uw, 255) + min(un, 255)  # local activity: the APM's context
         apm_ctx = 0 if act == 0 else (1 if act < 4 else (2 if act < 16 else 3))
         for k in range(CONTEXTS):
@@ -233,25 +335,29 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, img, res, side, tabl
             x[0] = stretch[pn]
             for k in range(CONTEXTS):
                 v = np.int64(tables[k, blocks[k], node])
-                x[k + 1] = stretch[v >> 16] if (v & 1023) > 0 else 0
-            x[CONTEXTS + 1] = STRETCH_ONE
+                x[k + 1] = stretch[v >> 16] * min(v & 1023, full) // full if (mask >> k) & 1 else 0
+            for m in range(MATCHES):
+                e = expect[m]
+                x[CONTEXTS + 1 + m] = 0
+                if e >= 0 and (e >> (8 - d)) == prefix and (mask >> (CONTEXTS + m)) & 1:  # the candidate agrees with the bits so far
+                    mi = mctx[m] + (d * 2 + ((e >> (7 - d)) & 1)) * 4
+                    x[CONTEXTS + 1 + m] = stretch[np.int64(matches[mi]) >> 16]
+            x[INPUTS - 1] = STRETCH_ONE
+            # Two mixers, their weights chosen by (channel, tree position) and the network's confidence, or
+            # the local activity; their outputs averaged in the stretch domain.
+            tp = d * 3 + min(prefix, 2)  # the tree position: depth, and whether u is still below 2, 4, ...
             conf = min(abs(x[0]) // 384, CONFIDENCE_BUCKETS - 1)
-            ws = (c * 8 + d) * CONFIDENCE_BUCKETS + conf
-            dot = np.int64(0)
-            for k in range(INPUTS):
-                dot += weights[ws, k] * x[k]
-            t = min(max(dot >> MIXER_SHIFT, -STRETCH_MAX), STRETCH_MAX)
+            ws1 = (c * TREE_POSITIONS + tp) * CONFIDENCE_BUCKETS + conf
+            ws2 = WEIGHT_SETS // 2 + (c * TREE_POSITIONS + tp) * CONFIDENCE_BUCKETS + apm_ctx
+            t1 = _dot(weights, ws1, x)
+            t2 = _dot(weights, ws2, x)
+            t = (t1 + t2) >> 1
             pm = np.int64(squash[t + STRETCH_MAX])
-            # APM: interpolate between the two points around t
-            a = (c * 8 + d) * 4 + apm_ctx
-            pos = (t + STRETCH_MAX) * (APM_POINTS - 1)
-            step = 2 * STRETCH_MAX
-            lo_pt = pos // step
-            frac = pos - lo_pt * step
-            if lo_pt >= APM_POINTS - 1:
-                lo_pt, frac = APM_POINTS - 2, step
-            pa = (apm[a, lo_pt] * (step - frac) + apm[a, lo_pt + 1] * frac) // step
-            p = min(max((pm + 3 * pa) >> 2, 1), PROB_ONE - 1)
+            # Two APMs refine it: one on the mixer's output by activity, one on the network's own stretch.
+            a1 = (c * TREE_POSITIONS + tp) * 4 + apm_ctx
+            a2 = APM_SETS // 2 + c * TREE_POSITIONS + tp
+            pa = (_apm(apm, a1, t) + _apm(apm, a2, x[0])) >> 1
+            p = min(max((pm * (4 - apm_share) + pa * apm_share) >> 2, 1), PROB_ONE - 1)
             if decode:
                 bit = _decode_bit(coder, buf, p)
             else:
@@ -260,19 +366,18 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, img, res, side, tabl
             if trace:
                 probs[s, d] = p
             bits += -np.log2((p if bit else PROB_ONE - p) / PROB_ONE)
-            # Updates: counters, mixer, APM (the one of its two points nearer t).
+            # Updates, in a fixed order: counters, candidates, mixers, APMs.
             for k in range(CONTEXTS):
-                v = np.int64(tables[k, blocks[k], node])
-                cnt = v & 1023
-                p22 = v >> 10
-                p22 += (((np.int64(bit) << 22) - p22) * rates[cnt]) >> 16
-                p22 = min(max(p22, 64), (1 << 22) - 64)
-                tables[k, blocks[k], node] = np.uint32((p22 << 10) | min(cnt + 1, COUNT_LIMIT))
-            err = (np.int64(bit) << PROB_BITS) - pm
-            for k in range(INPUTS):
-                weights[ws, k] += (x[k] * err * MIXER_RATE) >> 18
-            near = lo_pt + (1 if frac * 2 >= step else 0)
-            apm[a, near] += ((np.int64(bit) << PROB_BITS) - apm[a, near]) >> APM_RATE
+                tables[k, blocks[k], node] = _count(tables[k, blocks[k], node], bit, rates, limit)
+            for m in range(MATCHES):
+                e = expect[m]
+                if e >= 0 and (e >> (8 - d)) == prefix:
+                    mi = mctx[m] + (d * 2 + ((e >> (7 - d)) & 1)) * 4
+                    matches[mi] = _count(matches[mi], bit, rates, limit)
+            _train(weights, ws1, x, bit, squash[t1 + STRETCH_MAX], mixer_rate)
+            _train(weights, ws2, x, bit, squash[t2 + STRETCH_MAX], mixer_rate)
+            _apm_update(apm, a1, t, bit, apm_rate)
+            _apm_update(apm, a2, x[0], bit, apm_rate)
             prefix = prefix * 2 + bit
             node = node * 2 + bit
         if decode:
@@ -299,12 +404,14 @@ def _raw(decode, values, nbits, coder, buf):  # pragma: no cover - compiled
 
 @dataclass
 class Where:
-    """Where a batch's subpixels are: image rows, columns, channels (n,) and tiles (n, 4) (y0, x0, y1, x1)."""
+    """Where a batch's subpixels are: image rows, columns, channels (n,), tiles (n, 4) (y0, x0, y1, x1) and
+    the predictions (n,) their residuals are taken from (value = prediction + residual, mod 256)."""
 
     rows: np.ndarray
     cols: np.ndarray
     chans: np.ndarray
     boxes: np.ndarray
+    preds: np.ndarray
 
 
 class _Stage:
@@ -313,6 +420,7 @@ class _Stage:
     def __init__(self, earlier: np.ndarray | None = None):
         """earlier (H, W, S): the planes of this image coded before this one (their values are context)."""
         self.state = State.new()
+        self.settings = SETTINGS
         self.earlier = earlier
         self.img = self.res = self.side = None
 
@@ -329,8 +437,8 @@ class _Stage:
     def _args(self, where: Where):
         s = self.state
         return (where.rows.astype(np.int64), where.cols.astype(np.int64), where.chans.astype(np.int64),
-                where.boxes.astype(np.int64), self.img, self.res, self.side, s.tables, s.weights, s.apm, SQUASH,
-                STRETCH, RATES, R_OF_U, U_OF_R)
+                where.boxes.astype(np.int64), where.preds.astype(np.int64), self.img, self.res, self.side, s.tables,
+                s.weights, s.apm, s.matches, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R, self.settings)
 
 
 class Encoder(_Stage):

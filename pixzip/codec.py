@@ -159,6 +159,7 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
         h = bn.stream(pos, ENCODE_BATCH)  # (N, F) the stream after the last block
         o = torch.cat([bn.head(h[a : a + ENCODE_BATCH]) for a in range(0, len(pos), ENCODE_BATCH)]).cpu().numpy()
         symbols = torch.stack([(values[:, g] - preds[g]) % 256 for g in coded]).cpu().numpy()  # (G, N)
+        predicted = torch.stack([preds[g] for g in coded]).cpu().numpy()  # (G, N)
         skip = is_known(rc[:, 0], rc[:, 1], tile) if small is not None else None
         tile_of = layout.tile_of(schedule.flat)  # (N,)
         sharp = None
@@ -167,7 +168,7 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
                                   len(ch), skip)  # (tiles, G)
             ideal += _push_sharpness(enc, sharp)
         boxes = _boxes(ch)
-        for batch in _stream_batches(net, o, symbols, rc, schedule.bounds, coded, tile_of, sharp, skip):
+        for batch in _stream_batches(net, o, symbols, predicted, rc, schedule.bounds, coded, tile_of, sharp, skip):
             ideal += _push(enc, *batch, boxes, trace, costs)
         done += len(pos)
         if progress:
@@ -175,14 +176,15 @@ def _encode_stage(enc: coder.Encoder, pixels: np.ndarray, net, coded: list[int],
     return ideal
 
 
-def _stream_batches(net, o: np.ndarray, symbols: np.ndarray, pixels: np.ndarray, bounds: np.ndarray,
+def _stream_batches(net, o: np.ndarray, symbols: np.ndarray, predicted: np.ndarray, pixels: np.ndarray,
+                    bounds: np.ndarray,
                     coded: list[int], tile_of: np.ndarray, sharp: np.ndarray | None, skip: np.ndarray | None):
     """The encoder's symbols in stream order, in batches of whole steps of about FREQ_BATCH positions:
     yields (symbols (n,), their (n, 256) frequencies, their pixels (n, 2)). o (N, F) is the head's output
     at the chunk's positions in step order, symbols (G, N) the residuals of the coded channels, bounds the
     schedule's step boundaries, tile_of (N,) each position's tile, sharp (tiles, G) their sharpness (None:
-    the model's own), skip (N,) the positions not coded (known already). Also yields each symbol's channel
-    and tile (n,)."""
+    the model's own), skip (N,) the positions not coded (known already). Also yields each symbol's channel,
+    tile and prediction (n,) (predicted (G, N): the values the residuals are taken from)."""
     step_sizes = np.diff(bounds)
     first = 0
     while first < len(step_sizes):
@@ -196,7 +198,7 @@ def _stream_batches(net, o: np.ndarray, symbols: np.ndarray, pixels: np.ndarray,
         freqs = softmax.frequencies(o[a + position], np.asarray(coded)[group], net.out_weight, net.out_bias,
                                     net.table, rows_sharp)
         yield symbols[:, a:b].reshape(-1)[order], freqs, pixels[a + position], np.asarray(coded)[group], \
-            tile_of[a + position]
+            tile_of[a + position], predicted[:, a:b].reshape(-1)[order]
         first = last
 
 
@@ -222,10 +224,12 @@ def _pop_sharpness(dec, tiles: int, groups: int) -> np.ndarray:
 
 
 def _push(enc, symbols: np.ndarray, f: np.ndarray, pixels: np.ndarray, chans: np.ndarray, tile_of: np.ndarray,
-          boxes: np.ndarray, trace: list | None, costs: np.ndarray | None) -> float:
-    """Code one batch; returns its ideal cost in bits."""
+          predicted: np.ndarray, boxes: np.ndarray, trace: list | None, costs: np.ndarray | None) -> float:
+    """Code one batch; returns its ideal cost in bits. The seam between the network's frequencies and the
+    coder, where the adaptive stage refines them (format version 4)."""
     if isinstance(enc, adaptive.Encoder):
-        bits = enc.push(symbols, f, adaptive.Where(pixels[:, 0], pixels[:, 1], chans, boxes[tile_of]), trace)
+        where = adaptive.Where(pixels[:, 0], pixels[:, 1], chans, boxes[tile_of], predicted)
+        bits = enc.push(symbols, f, where, trace)
     else:
         enc.push(symbols, f)
         if trace is not None:
@@ -293,17 +297,19 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
                 bn.decode_pass(g, pos, st, with_head=bool(here))
                 if not here:
                     continue
-                symbols = _pop_pass(dec, net, st["o"], coded_at, here, coded, sharp, tile_of, trace,
-                                    rc if coded_at is None else rc[coded_at], boxes)
+                f = _pass_frequencies(net, st["o"], coded_at, here, coded, sharp, tile_of)  # (len(here) n, 256)
                 for c in here:  # in order: a channel's prediction needs the channels before it
                     pred = bn.prediction(c, pos, medians)
-                    if coded_at is None:
-                        value = (symbols[here.index(c)].to(dev) + pred) % 256
-                    else:
-                        value = torch.from_numpy(known[rc[:, 0], rc[:, 1], c].astype(np.int32)).to(dev)
-                        if symbols is not None:
-                            at = torch.from_numpy(coded_at).to(dev)
-                            value[at] = ((symbols[here.index(c)].to(dev) + pred[at]) % 256).to(value.dtype)
+                    value = pred.clone() if coded_at is None else torch.from_numpy(
+                        known[rc[:, 0], rc[:, 1], c].astype(np.int32)).to(dev)
+                    if f is not None:
+                        at = slice(None) if coded_at is None else torch.from_numpy(coded_at).to(dev)
+                        n = len(f) // len(here)
+                        freqs = f[here.index(c) * n : (here.index(c) + 1) * n]
+                        where = adaptive.Where(*(rc if coded_at is None else rc[coded_at]).T, np.full(n, c),
+                                               boxes[tile_of], pred[at].cpu().numpy())
+                        symbols = _pop(dec, freqs, where, trace)
+                        value[at] = ((torch.from_numpy(symbols).to(dev) + pred[at]) % 256).to(value.dtype)
                     for w in (range(net.config.channels) if channels == 1 else [c]):  # grey: G = B = R
                         bn.write_pixels(w, pos, value, pred if w == c else bn.prediction(w, pos, medians))
                     out[rc[:, 0], rc[:, 1], c] = value.cpu().numpy()
@@ -313,13 +319,11 @@ def _decode_stage(dec: coder.Decoder, shape: tuple, net, coded: list[int], tile:
     return out
 
 
-def _pop_pass(dec: coder.Decoder, net, o: torch.Tensor, coded_at: np.ndarray | None, here: list[int],
-              coded: list[int], sharp: np.ndarray | None, tile_of: np.ndarray, trace: list | None,
-              pixels: np.ndarray, boxes: np.ndarray):
-    """Decode one pass's symbols: the residuals of channels `here` at a step's coded positions, channel-major
-    as they were coded -> (len(here), n) int64 tensor (CPU), or None when no position is coded. o (N, F) the
-    head's output, coded_at (N,) the coded positions (None: all), tile_of (n,) their tiles, sharp (tiles, G),
-    pixels (n, 2) their image rows and columns, boxes (tiles, 4) the chunk's tiles (see _boxes)."""
+def _pass_frequencies(net, o: torch.Tensor, coded_at: np.ndarray | None, here: list[int], coded: list[int],
+                      sharp: np.ndarray | None, tile_of: np.ndarray) -> np.ndarray | None:
+    """The network's frequencies of one pass: channels `here` at a step's coded positions, channel-major as
+    they are coded -> (len(here) n, 256), or None when no position is coded. o (N, F) the head's output,
+    coded_at (N,) the coded positions (None: all), tile_of (n,) their tiles, sharp (tiles, G)."""
     if coded_at is not None:
         if not coded_at.any():
             return None
@@ -329,23 +333,26 @@ def _pop_pass(dec: coder.Decoder, net, o: torch.Tensor, coded_at: np.ndarray | N
     rows_sharp = (sharp[np.tile(tile_of, len(here)), np.repeat([coded.index(c) for c in here], n)]
                   if sharp is not None else None)
     rows = np.tile(o, (len(here), 1)) if len(here) > 1 else o  # (len(here) n, F), channel-major
-    f = softmax.frequencies(rows, np.repeat(here, n), net.out_weight, net.out_bias, net.table, rows_sharp)
+    return softmax.frequencies(rows, np.repeat(here, n), net.out_weight, net.out_bias, net.table, rows_sharp)
+
+
+def _pop(dec, freqs: np.ndarray, where: adaptive.Where, trace: list | None) -> np.ndarray:
+    """Decode the residuals (n,) of one channel at a step's coded positions: the seam between the network's
+    frequencies (n, 256) and the coder, where the adaptive stage refines them (format version 4)."""
     if isinstance(dec, adaptive.Decoder):
-        k = len(here)
-        where = adaptive.Where(np.tile(pixels[:, 0], k), np.tile(pixels[:, 1], k), np.repeat(here, n),
-                               boxes[np.tile(tile_of, k)])
-        return torch.from_numpy(dec.pop(f, where, trace)).view(len(here), n)
+        return dec.pop(freqs, where, trace)
     if trace is not None:
-        trace.extend(f[i * n : (i + 1) * n] for i in range(len(here)))
-    return torch.from_numpy(dec.pop(f)).view(len(here), n)
+        trace.append(freqs)
+    return dec.pop(freqs)
 
 
 def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model | None = None,
                     tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
                     progress: Progress | None = None, costs: np.ndarray | None = None,
-                    sharpen: bool = True) -> tuple[bytes, Report]:
-    """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). costs, sharpen: see encode_pixels."""
-    return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs, sharpen)
+                    sharpen: bool = True, adapt: bool = True) -> tuple[bytes, Report]:
+    """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). See compress_planes."""
+    return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs, sharpen,
+                           adapt)
 
 
 def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: int) -> Progress | None:
@@ -359,7 +366,8 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
     """An image as planes (pixzip.modes) -> (.pxz bytes, report). Each plane is coded in turn with the
     same model; costs (see encode_pixels) receives the first plane's. adapt: refine the network's
     distributions with the adaptive stage (pixzip.adaptive, format version 4; the planes coded before are
-    its context); without it, version 3, or with sharpen=False version 2 (no sharpness either)."""
+    its context); without it, version 3. sharpen=False: version 2, the network's own distributions (no
+    sharpness, no adaptation), which older readers of version 2 decode too."""
     start = time.perf_counter()
     m = model if isinstance(model, registry.Model) else registry.resolve(model)
     if not (0 < tile < 2**16 and 0 < chunk < 2**16):
@@ -370,11 +378,11 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
     for k, (plane, plane_mode) in enumerate(zip(image.planes, image.plane_modes)):
         step = _plane_progress(progress, k, height * width, total)
         payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device, step,
-                                      costs=costs if k == 0 else None, sharpen=sharpen or adapt, adapt=adapt,
+                                      costs=costs if k == 0 else None, sharpen=sharpen, adapt=adapt and sharpen,
                                       side=_earlier(image.planes[:k]))
         payloads.append(payload)
         ideal += bits
-    version = 4 if adapt else 3 if sharpen else 2
+    version = 2 if not sharpen else 4 if adapt else 3
     header = Header(image.mode, width, height, tile, chunk, m.name, m.sha256, checksum(*image.planes),
                     tuple(image.plane_modes), metadata=image.metadata, version=version)
     data = container.pack(header, payloads)

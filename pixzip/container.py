@@ -83,7 +83,7 @@ class _Reader:
 
 
 def unpack(data: bytes) -> tuple[Header, list[bytes]]:
-    """Parse and validate a whole .pxz file (version 1, 2 or 3) -> (header, one payload per plane);
+    """Parse and validate a whole .pxz file (version 1 to 4) -> (header, one payload per plane);
     FormatError with a one-line reason on anything wrong."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise FormatError("not a pixzip file (bad magic bytes)")

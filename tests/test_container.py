@@ -43,15 +43,17 @@ def version1(data: bytes) -> bytes:
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
-def test_version_1_and_2_files_still_decode(packed, tiny_rgb):
-    """Files without sharpness (pixzip.sharpness): version 2, written on request, and version 1."""
+def test_version_1_2_and_3_files_still_decode(packed, tiny_rgb):
+    """Files without the adaptive stage (version 3, written on request with adapt=False), without sharpness
+    (pixzip.sharpness; version 2, written on request) and version 1."""
     pixels, data = packed
     v2 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, sharpen=False)[0]
-    for old, version in [(v2, 2), (version1(v2), 1)]:
+    v3 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, adapt=False)[0]
+    for old, version in [(v3, 3), (v2, 2), (version1(v2), 1)]:
         header, _ = container.unpack(old)
         assert header.version == version and header.planes == ("RGB",)
         np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
-    assert container.unpack(data)[0].version == 3 and len(data) != len(v2)
+    assert container.unpack(data)[0].version == 4 and len({data, v2, v3}) == 3
 
 
 def test_truncation(packed, tiny_rgb):
@@ -67,8 +69,8 @@ def test_trailing_bytes(packed, tiny_rgb):
 def test_wrong_magic_and_version(packed, tiny_rgb):
     data = bytearray(packed[1])
     expect_refusal(b"GIF89a" + bytes(data[6:]), tiny_rgb, "not a pixzip file")
-    data[4] = 4
-    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 4.*newer pixzip")
+    data[4] = 5
+    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 5.*newer pixzip")
 
 
 def test_bit_flips_are_caught(packed, tiny_rgb):

@@ -31,7 +31,8 @@ def test_encoder_and_decoder_frequencies_identical(rgb_model, shape, mode):
     pixels = smooth_image(*shape, channels=3 if mode == "RGB" else 1)
     enc_trace, dec_trace = [], []
     payload, _ = codec.encode_pixels(pixels, mode, tiny_rgb, tile=16, chunk=4, trace=enc_trace)
-    header = container.Header(mode, shape[1], shape[0], 16, 4, tiny_rgb.name, tiny_rgb.sha256, checksum(pixels))
+    header = container.Header(mode, shape[1], shape[0], 16, 4, tiny_rgb.name, tiny_rgb.sha256, checksum(pixels),
+                              version=3)
     out = codec.decode_pixels(header, payload, tiny_rgb, trace=dec_trace)
     np.testing.assert_array_equal(out, pixels)
     enc, dec = np.concatenate(enc_trace), np.concatenate(dec_trace)

@@ -1,0 +1,169 @@
+"""The adaptive stage (pixzip.adaptive): encoder and decoder compute the same probability for every binary
+decision (traced, not only round trips), on every architecture and every kind of content; its tables are the
+same on every machine; its state is per call, never shared."""
+import hashlib
+import threading
+from decimal import Decimal, getcontext
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from pixzip import adaptive, codec, container, modes
+from pixzip.image import checksum
+
+from tests.test_exactness import smooth_image
+
+
+def contents(h: int, w: int, channels: int, kind: str, seed: int = 0) -> np.ndarray:
+    """Test images of a kind: photo-like, screenshot-like, constant, noise, stripes, checkerboard, palette,
+    repeated tiles."""
+    rng = np.random.default_rng(seed)
+    if kind == "photo":
+        return smooth_image(h, w, channels, seed)
+    if kind == "constant":
+        return np.full((h, w, channels), rng.integers(0, 256), dtype=np.uint8)
+    if kind == "noise":
+        return rng.integers(0, 256, (h, w, channels), dtype=np.uint8)
+    if kind == "stripes":
+        return np.broadcast_to((np.arange(w) // 3 % 2 * 200)[None, :, None], (h, w, channels)).astype(np.uint8)
+    if kind == "checkerboard":
+        y, x = np.mgrid[0:h, 0:w]
+        return np.repeat(((x + y) % 2 * 255).astype(np.uint8)[:, :, None], channels, axis=2)
+    if kind == "palette":
+        colours = rng.integers(0, 256, (5, channels), dtype=np.uint8)
+        return colours[rng.integers(0, 5, (h, w))]
+    if kind == "screenshot":  # text-like glyph blocks in two colours on a background
+        px = np.full((h, w, channels), 30, dtype=np.uint8)
+        glyphs = rng.random((h // 2 + 1, w // 2 + 1)) < 0.3
+        px[np.kron(glyphs, np.ones((2, 2), bool))[:h, :w]] = 220
+        return px
+    if kind == "tiles":
+        tile = rng.integers(0, 256, (6, 5, channels), dtype=np.uint8)
+        return np.tile(tile, (h // 6 + 1, w // 5 + 1, 1))[:h, :w]
+    raise ValueError(kind)
+
+
+KINDS = ["photo", "constant", "noise", "stripes", "checkerboard", "palette", "screenshot", "tiles"]
+
+
+def traced_round_trip(model, pixels: np.ndarray, mode: str, tile: int = 16, chunk: int = 4, side=None):
+    """Encode and decode adaptively with traces: (decoded pixels, encoder trace, decoder trace, payload)."""
+    enc_trace, dec_trace = [], []
+    payload, _ = codec.encode_pixels(pixels, mode, model, tile=tile, chunk=chunk, trace=enc_trace, adapt=True,
+                                     side=side)
+    h, w = pixels.shape[:2]
+    header = container.Header(mode, w, h, tile, chunk, model.name, model.sha256, checksum(pixels), version=4)
+    out = codec.decode_pixels(header, payload, model, trace=dec_trace, side=side)
+    return out, np.concatenate(enc_trace), np.concatenate(dec_trace), payload
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (7, 5), (33, 20)])
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_encoder_and_decoder_decisions_identical_every_architecture(rgb_model, shape, mode):
+    pixels = smooth_image(*shape, channels=3 if mode == "RGB" else 1)
+    out, enc, dec, _ = traced_round_trip(rgb_model, pixels, mode)
+    np.testing.assert_array_equal(out, pixels)
+    assert enc.shape == dec.shape == (pixels.size, 8)
+    assert np.array_equal(enc, dec)
+    assert enc.min() >= 1 and enc.max() < adaptive.PROB_ONE
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_encoder_and_decoder_decisions_identical_every_content(tiny_residual, kind):
+    pixels = contents(37, 45, 3, kind)
+    out, enc, dec, _ = traced_round_trip(tiny_residual, pixels, "RGB")
+    np.testing.assert_array_equal(out, pixels)
+    assert np.array_equal(enc, dec)
+
+
+def test_the_stage_learns_repetition(tiny_residual):
+    """Repeated tiles cost far less adaptively than with the network alone (it cannot know they repeat)."""
+    pixels = contents(64, 64, 3, "tiles")
+    plain = len(codec.encode_pixels(pixels, "RGB", tiny_residual, tile=32)[0])
+    adapted = len(codec.encode_pixels(pixels, "RGB", tiny_residual, tile=32, adapt=True)[0])
+    assert adapted < plain / 4
+
+
+def test_an_earlier_plane_is_context(tiny_gray):
+    """A plane equal to the plane before it (alpha = grey) costs almost nothing given that plane as context."""
+    grey = smooth_image(48, 48, channels=1, seed=3)
+    alone = len(codec.encode_pixels(grey, "L", tiny_gray, tile=16, adapt=True)[0])
+    repeated, _ = codec.encode_pixels(grey, "L", tiny_gray, tile=16, adapt=True, side=grey)
+    assert len(repeated) < alone / 5
+    out, enc, dec, _ = traced_round_trip(tiny_gray, grey, "L", side=grey)
+    np.testing.assert_array_equal(out, grey)
+    assert np.array_equal(enc, dec)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(KINDS), h=st.integers(1, 24), w=st.integers(1, 24), seed=st.integers(0, 2**16),
+       mode=st.sampled_from(["RGB", "RGBA", "LA", "L", "P"]))
+def test_hostile_content_round_trips(tiny_residual, kind, h, w, seed, mode):
+    from PIL import Image
+
+    channels = {"RGB": 3, "RGBA": 4, "LA": 2, "L": 1, "P": 1}[mode]
+    px = contents(h, w, channels, kind, seed)
+    if mode == "RGBA" and seed % 2:  # alpha equal to a colour plane
+        px[:, :, 3] = px[:, :, 0]
+    image = Image.fromarray(px.squeeze(2) if channels == 1 else px, None if mode == "P" else mode)
+    if mode == "P":
+        image = image.convert("P")
+    data, _ = codec.compress_planes(modes.split(image), tiny_residual, tile=8, chunk=3)
+    assert data[4] == 4
+    back = codec.decompress_planes(data, models=tiny_residual)
+    for a, b in zip(back.planes, modes.split(image).planes):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_squash_table_is_exact_and_far_from_rounding():
+    """The float64-built table equals exact decimal arithmetic, and no entry is within 10^-4 of a rounding
+    boundary: any libm's exp() (errors ~10^-16) builds the same table."""
+    getcontext().prec = 30
+    xs = range(-adaptive.STRETCH_MAX, adaptive.STRETCH_MAX + 1)
+    exact = [Decimal(adaptive.PROB_ONE) / (1 + (Decimal(-x) / adaptive.STRETCH_ONE).exp()) for x in xs]
+    margins = [abs(e - int(e) - Decimal("0.5")) for e in exact]
+    assert min(margins) > Decimal("0.0001")
+    rounded = np.clip([int(e.to_integral_value()) for e in exact], 1, adaptive.PROB_ONE - 1)
+    np.testing.assert_array_equal(adaptive.SQUASH, rounded)
+    assert (np.diff(adaptive.STRETCH) >= 0).all()
+
+
+def test_raw_bits_round_trip_and_a_short_payload_is_refused():
+    values = np.random.default_rng(0).integers(0, 256, 500)
+    enc = adaptive.Encoder()
+    enc.push_raw(values, 8)
+    payload = enc.finish()
+    np.testing.assert_array_equal(adaptive.Decoder(payload).pop_raw(500, 8), values)
+    with pytest.raises(ValueError, match="ended long before"):
+        adaptive.Decoder(payload[:100]).pop_raw(5000, 8)
+
+
+def test_state_is_not_shared_between_threads(tiny_residual):
+    """Two images coded at once in two threads (the kernels release the GIL) give the bytes they give alone:
+    state kept anywhere but in each coder's own arrays would mix them."""
+    images = [contents(40, 50, 3, "screenshot", 1), contents(40, 50, 3, "photo", 2)]
+    alone = [codec.encode_pixels(px, "RGB", tiny_residual, tile=16, adapt=True)[0] for px in images]
+    together = [None, None]
+
+    def run(k):
+        for _ in range(3):
+            together[k] = codec.encode_pixels(images[k], "RGB", tiny_residual, tile=16, adapt=True)[0]
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert together == alone
+
+
+def test_golden_bytes_adaptive(tiny_residual):
+    """Format version 4's bytes for a fixed image and model: any change to the stage's arithmetic, tables or
+    contexts changes them (and must come with a new format version)."""
+    pixels = contents(40, 52, 3, "photo", 7)
+    payload, _ = codec.encode_pixels(pixels, "RGB", tiny_residual, tile=16, chunk=4, adapt=True)
+    assert hashlib.sha256(payload).hexdigest() == GOLDEN_TINY
+
+
+GOLDEN_TINY = "to be pinned"
