@@ -1,10 +1,5 @@
 """The coding path is integer-exact: encoder and decoder compute the same frequencies, and the bytes do
-not depend on thread count, batch composition or device."""
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
+not depend on thread count (tests/test_threads.py), batch composition or device."""
 import numpy as np
 import pytest
 import torch
@@ -48,27 +43,6 @@ def test_batch_composition_does_not_change_bytes(tiny_rgb, monkeypatch):
         monkeypatch.setattr(codec, "ENCODE_BATCH", encode_batch)
         monkeypatch.setattr(codec, "FREQ_BATCH", freq_batch)
         assert codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16)[0] == reference
-
-
-def test_thread_count_does_not_change_bytes(tiny_rgb, tmp_path):
-    script = textwrap.dedent(f"""
-        import sys, hashlib, numpy as np, torch
-        sys.path[:0] = {sys.path!r}
-        torch.set_num_threads(int(sys.argv[1]))
-        from pixzip import codec, registry
-        from test_exactness import smooth_image
-        model = registry.load_file({str(tiny_rgb.path)!r})
-        data = codec.compress_pixels(smooth_image(40, 90), "RGB", model, tile=32)[0]
-        print(hashlib.sha256(data).hexdigest())
-    """)
-    digests = set()
-    for threads in (1, 2):
-        env = {"PYTHONPATH": str(Path(__file__).parent), "NUMBA_NUM_THREADS": str(threads)}
-        run = subprocess.run([sys.executable, "-c", script, str(threads)], capture_output=True, text=True,
-                             cwd=tmp_path, env=env)
-        assert run.returncode == 0, run.stderr
-        digests.add(run.stdout.strip())
-    assert len(digests) == 1
 
 
 @pytest.mark.gpu
