@@ -2,7 +2,9 @@
 
 Between the network's frequencies and the bits. Every subpixel's residual r (0..255, the symbol the
 network's softmax is over) is mapped to u = zigzag(r) (0 = the prediction, 1 = +1, 2 = -1, ...) and coded
-as 8 binary decisions, most significant bit first. For each decision:
+as binary decisions down a fixed tree (TREE): "u = 0?", "u < 3?", "u < 7?", ... (groups [1, 3), [3, 7), [7, 15),
+..., [127, 256)), then u's place in its group, halving. Small residuals, the common ones, take few decisions:
+one for u = 0, most of a photo's in 3 to 7. For each decision:
 
   inputs   the network's probability of the bit (from its 256 frequencies, summed over each half of the
            node's range of u) and the predictions of CONTEXTS adaptive context models: counters in hashed
@@ -10,14 +12,27 @@ as 8 binary decisions, most significant bit first. For each decision:
            channels of this pixel already coded and the co-located values of the planes coded before,
            each with the position in the binary tree
   mixer    a gated logistic mixer: p = squash(sum_i w_i stretch(p_i)), its weights chosen by the channel,
-           the tree depth and the network's confidence, learning online (starts as the network alone)
-  APM      an adaptive probability map refines the mixer's output (interpolated over its stretch)
+           the tree position and the network's confidence or the activity, learning online (they start as the
+           network alone); two such mixers, averaged
+  APM      adaptive probability maps refine the mixers' output (interpolated over its stretch)
   coder    a binary arithmetic coder (32-bit, carry-less) codes the bit with the final 16-bit probability
 
-Every quantity is an integer and every table is built by exact (decimal) arithmetic, so encoder and decoder
-compute the same probabilities on any machine; both update the same state in the same (stream) order,
-after each decision. The tables have fixed sizes (memory is bounded whatever the image).
-The whole loop is one compiled call per batch of symbols (a decoder pass), see _code.
+Every quantity on the coding path is an integer, and the one table built in floating point (squash) is
+proven the same on every machine (tests/test_adaptive.py), so encoder and decoder compute the same
+probabilities anywhere; both update the same state in the same (stream) order, after each decision. The
+tables have fixed sizes (about 45 MiB, whatever the image). The whole loop is one compiled, sequential call
+per batch of symbols (a decoder pass: one channel at one wavefront step), see _code.
+
+The context models (hashes in _code), each with the channel, and the u of this pixel's channels coded before
+(exact, or coarse: in 7 buckets):
+  0  every channel's values at W, N, NW, NE, exact                      (screenshots: repeated patterns)
+  1  N, NE (every channel) and this channel's NN                          2  W (every channel), WW, NW
+  3  the u of W, N, NW, NE (clipped), coarse                              4  gradients |W-NW|, |N-NW|, |NE-N| / 4
+  5  the earlier planes' values here, with W and N                        (alpha = grey, low byte | high byte)
+  6  W and N relative to the prediction, quantized, coarse                7  NE, NW, WW likewise
+  8  nothing but the channel: this image's own statistics of u             9  this pixel's earlier u alone
+and six candidate values (W, N, NE, NW, two earlier planes' co-located values): while one is still possible
+in the tree, an adaptive counter says how often the next decision goes its way.
 """
 from dataclasses import dataclass
 
@@ -29,10 +44,9 @@ PROB_BITS = 16  # probabilities are integers 1 .. 2^16 - 1 (of 2^16)
 PROB_ONE = 1 << PROB_BITS
 STRETCH_ONE = 256  # stretch(p) = ln(p / (1 - p)) in units of 1/256
 STRETCH_MAX = 2880  # ln(65535) * 256 = 2839 fits
-CONTEXTS = 11  # context models
+CONTEXTS = 10  # context models
 MATCHES = 6  # candidate values (W, N, NE, NW and two of the earlier planes' co-located ones)
-MATCH_CONTEXTS = MATCHES * MAX_CHANNELS * 8 * 2 * 4  # (candidate, channel, depth, expected bit, edge bucket)
-TREE_POSITIONS = 8 * 3  # the mixers' and APMs' view of a decision: depth, and the prefix if 0 or 1 (else 2)
+MATCH_CONTEXTS = MATCHES * MAX_CHANNELS * 64 * 2 * 4  # (candidate, channel, tree position, expected bit, edge)
 CONFIDENCE_BUCKETS = 6  # weight sets of the first mixer by |stretch| of the network's probability
 INPUTS = CONTEXTS + MATCHES + 2  # and the network and a bias
 TABLE_BITS = 16  # each context model's table: 2^16 blocks of 16 counters (4 MiB)
@@ -42,14 +56,12 @@ APM_RATE = 7
 MIXER_SHIFT = 16  # weights are fixed point with 16 fractional bits
 MIXER_RATE = 12  # the mixers' learning rate: dw = x * err * MIXER_RATE >> 18
 SIDE_MAX = 4  # co-located values of earlier planes used as context (at most this many)
-WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS
-APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
 HASH_MUL = np.int64(0x2545F4914F6CDD1D)
 # The stage's settings, fixed by the format version (an array so that measurements can vary them):
-# the mixer's learning rate, the APM's share of the final probability (of 4), the counters' count limit,
-# the count at which a counter's input reaches full strength, the APM's rate (a shift), and a mask of the
-# inputs in use (bit k: context model k, then the candidates; for ablations).
-SETTINGS = np.array([MIXER_RATE, 3, COUNT_LIMIT, 1, APM_RATE, (1 << (CONTEXTS + MATCHES)) - 1], dtype=np.int64)
+# the mixers' learning rate, the APMs' share of the final probability (of 4), the counters' count limit,
+# the APMs' rate (a shift), and a mask of the inputs in use (bit k: context model k, then the candidates;
+# for ablations).
+SETTINGS = np.array([MIXER_RATE, 1, COUNT_LIMIT, APM_RATE, (1 << (CONTEXTS + MATCHES)) - 1], dtype=np.int64)
 
 
 def _squash_table() -> np.ndarray:
@@ -76,6 +88,54 @@ R_OF_U = np.array([(u // 2) if u % 2 == 0 else (256 - (u + 1) // 2) % 256 for u 
 U_OF_R = np.argsort(R_OF_U).astype(np.int64)
 
 
+def _tree():
+    """The binarization: a binary tree over u = 0 .. 255. A chain of decisions "u < 1?", "u < 3?", "u < 7?", ...
+    "u < 127?" splits u into groups [0, 1), [1, 3), [3, 7), ..., [127, 256); each group is then halved
+    until one value is left. Returns per node (255 of them, node 0 the root): its range [lo, hi) and split
+    mid (bit 1: u >= mid), children (>= 0 a node, < 0 the leaf u = -1 - child), the counter slot of its
+    context models' blocks (1 .. 15; 0 none), whether that is the first block (the chain and groups
+    [1, 3) and [3, 7)) or its group's, its group, and its tree position (what mixers and APMs see)."""
+    bounds = [0, 1, 3, 7, 15, 31, 63, 127, 256]
+    lo, mid, hi, left, right, group, level = [], [], [], [], [], [], []
+
+    def add(a, m, b, g, lv):
+        for seq, v in zip((lo, mid, hi, left, right, group, level), (a, m, b, -1, -1, g, lv)):
+            seq.append(v)
+        return len(lo) - 1
+
+    def subtree(a, b, g, lv):  # the group [a, b) halved; its root node, or a leaf
+        if b - a == 1:
+            return -1 - a
+        k = add(a, (a + b) // 2, b, g, lv)
+        left[k], right[k] = subtree(a, (a + b) // 2, g, lv + 1), subtree((a + b) // 2, b, g, lv + 1)
+        return k
+
+    chain = [add(bounds[k], bounds[k + 1], 256, -1, k) for k in range(7)]
+    for k, node in enumerate(chain):
+        left[node] = subtree(bounds[k], bounds[k + 1], k, 0)
+        right[node] = chain[k + 1] if k + 1 < 7 else subtree(127, 256, 7, 0)
+    n = len(lo)
+    slot, first, position = [0] * n, [0] * n, [0] * n
+    firsts = chain + [k for k in range(n) if group[k] in (1, 2)]  # 7 + 1 + 3 nodes: the first block
+    for s_, k in enumerate(firsts):
+        slot[k], first[k], position[k] = s_ + 1, 1, s_
+    for g in range(3, 8):  # a group's block: its top 4 levels (15 nodes); deeper nodes have no counters
+        nodes = sorted((k for k in range(n) if group[k] == g), key=lambda k: (level[k], lo[k]))
+        for s_, k in enumerate(nodes):
+            slot[k] = s_ + 1 if s_ < 15 else 0
+            position[k] = len(firsts) + (g - 3) * 8 + level[k]
+    return np.array([lo, mid, hi, left, right, slot, first, group, position], dtype=np.int64)
+
+
+TREE = _tree()
+TREE_POSITIONS = int(TREE[8].max()) + 1
+MAX_DECISIONS = 16  # the deepest leaf: 7 in the chain, 8 in the last group
+WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS  # the two mixers' (activity: 4 of 6 used)
+APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
+# -log2(p / 2^16): the ideal cost of a decision coded with probability p (reports and heat maps only)
+COST = -np.log2(np.maximum(np.arange(PROB_ONE), 1) / PROB_ONE).astype(np.float32)
+
+
 @dataclass
 class State:
     """What the stage has learned so far in one plane; encoder and decoder each hold one."""
@@ -88,7 +148,7 @@ class State:
     @classmethod
     def new(cls) -> "State":
         weights = np.zeros((WEIGHT_SETS, INPUTS), dtype=np.int64)
-        weights[:, 0] = 1 << MIXER_SHIFT  # at first the mixer passes the network's probability through
+        weights[:, 0] = 1 << MIXER_SHIFT  # at first the mixers pass the network's probability through
         points = (np.arange(APM_POINTS) - APM_POINTS // 2) * (2 * STRETCH_MAX // (APM_POINTS - 1))
         apm = np.tile(SQUASH[points + STRETCH_MAX].astype(np.int64), (APM_SETS, 1))
         return cls(np.zeros((CONTEXTS, 1 << TABLE_BITS, 16), dtype=np.uint32), weights, apm,
@@ -155,6 +215,13 @@ def _apm_update(apm, a, t, bit, rate):  # pragma: no cover - compiled
     pos = (t + STRETCH_MAX) * (APM_POINTS - 1)
     near = min((pos + APM_STEP // 2) // APM_STEP, APM_POINTS - 1)
     apm[a, near] += ((np.int64(bit) << PROB_BITS) - apm[a, near]) >> rate
+
+
+@numba.njit(inline="always")
+def _bucket(u):  # pragma: no cover - compiled
+    """u (0 .. 255) in 7 buckets: 0, 1, 2, 3-4, 5-8, 9-16, 17 and more."""
+    return np.int64(0 if u < 1 else (1 if u < 2 else (2 if u < 3 else (3 if u < 5 else (4 if u < 9 else (
+        5 if u < 17 else 6))))))
 
 
 @numba.njit(inline="always")
@@ -225,33 +292,29 @@ def _decode_bit(coder, data, p1):  # pragma: no cover - compiled
 
 @numba.njit(cache=True, nogil=True)
 def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, side, tables, weights, apm, matches,
-          squash, stretch, rates, r_of_u, u_of_r, settings, coder, buf, probs, costs):  # pragma: no cover
+          squash, stretch, rates, r_of_u, u_of_r, cost, tree, settings, coder, buf, probs, costs):  # pragma: no cover
     """Code (or, if decode, decode into symbols) n subpixels in stream order. symbols (n,) residuals r,
     freqs (n, 256) the network's integer frequencies, rows/cols/chans (n,) where each is, boxes (n, 4) its
     tile (y0, x0, y1, x1), preds (n,) the predictions the residuals are taken from, img (H, W, C) the pixel values coded so far (read at earlier positions only),
     res (H, W, C) the u of each coded subpixel (written here), side (H, W, S) earlier planes' values,
-    coder/buf the arithmetic coder's state and bytes, probs (n, 8) each decision's final probability
-    (a trace for tests; or (0, 8)), costs (n,) each subpixel's cost in bits."""
+    coder/buf the arithmetic coder's state and bytes, probs (n, MAX_DECISIONS) each decision's probability
+    (a trace for tests, 0 past a symbol's last decision; or (0, _)), costs (n,) each one's cost in bits."""
     n = len(symbols)
     trace = probs.shape[0] == n
-    mixer_rate, apm_share, limit, full, apm_rate, mask = settings[0], settings[1], settings[2], settings[3], \
-        settings[4], settings[5]
+    mixer_rate, apm_share, limit, apm_rate, mask = settings[0], settings[1], settings[2], settings[3], settings[4]
     channels = img.shape[2]
     cum = np.zeros(257, np.int64)
     hashes = np.zeros(CONTEXTS, np.int64)
-    blocks = np.zeros(CONTEXTS, np.int64)
+    blocks = np.zeros(CONTEXTS, np.int64)  # each context model's first block, and its current group's
+    group_blocks = np.zeros(CONTEXTS, np.int64)
     x = np.zeros(INPUTS, np.int64)
     expect = np.zeros(MATCHES, np.int64)  # each candidate's u (-1: none)
     mctx = np.zeros(MATCHES, np.int64)
     for s in range(n):
         i, j, c = np.int64(rows[s]), np.int64(cols[s]), np.int64(chans[s])
         y0, x0, y1, x1 = boxes[s, 0], boxes[s, 1], boxes[s, 2], boxes[s, 3]
-        top, best = np.int64(0), np.int64(-1)
         for u in range(256):  # the network's frequencies in u order, +1 each (what the coder gives them)
-            f = np.int64(freqs[s, r_of_u[u]]) + 1
-            cum[u + 1] = cum[u] + f
-            if f > best:
-                top, best = np.int64(u), f
+            cum[u + 1] = cum[u] + np.int64(freqs[s, r_of_u[u]]) + 1
         # Neighbourhood: every channel's values at W, N, NW, NE; this channel's at WW, NN; residuals.
         hw = np.int64(c + 1)
         hn = np.int64(c + 1)
@@ -262,9 +325,11 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
             hn = _mix(hn, _at(img, i - 1, j, cc, y0, x0, y1, x1))
             hnw = _mix(hnw, _at(img, i - 1, j - 1, cc, y0, x0, y1, x1))
             hne = _mix(hne, _at(img, i - 1, j + 1, cc, y0, x0, y1, x1))
-        here = np.int64(0)  # this pixel's channels coded before c
+        here = np.int64(0)  # this pixel's channels coded before c: their u, exact and coarse
+        coarse = np.int64(0)
         for cc in range(c):
             here = _mix(here, np.int64(res[i, j, cc]) + 1)
+            coarse = _mix(coarse, _bucket(np.int64(res[i, j, cc])) + 1)
         vw = _at(img, i, j - 1, c, y0, x0, y1, x1)
         vn = _at(img, i - 1, j, c, y0, x0, y1, x1)
         vnw = _at(img, i - 1, j - 1, c, y0, x0, y1, x1)
@@ -279,21 +344,20 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
         for cc in range(side.shape[2]):
             hs = _mix(hs, np.int64(side[i, j, cc]))
         hashes[0] = _mix(_mix(_mix(_mix(_mix(here, 1), hw), hn), hnw), hne)
-        hashes[1] = _mix(_mix(_mix(here, 2), hw), hn)
-        hashes[2] = _mix(_mix(_mix(_mix(here, 3 + 16 * c), hn), hne), vnn)
-        hashes[3] = _mix(_mix(_mix(_mix(here, 4 + 16 * c), hw), vww), vnw)
-        hashes[4] = _mix(_mix(_mix(_mix(_mix(here, 5 + 16 * c), min(uw, 24)), min(un, 24)), min(unw, 12)),
+        hashes[1] = _mix(_mix(_mix(_mix(here, 3 + 16 * c), hn), hne), vnn)
+        hashes[2] = _mix(_mix(_mix(_mix(here, 4 + 16 * c), hw), vww), vnw)
+        hashes[3] = _mix(_mix(_mix(_mix(_mix(coarse, 5 + 16 * c), min(uw, 24)), min(un, 24)), min(unw, 12)),
                          min(une, 12))
         g1 = min(abs(vw - vnw), 64) if vw < 256 and vnw < 256 else 99
         g2 = min(abs(vn - vnw), 64) if vn < 256 and vnw < 256 else 99
         g3 = min(abs(vne - vn), 64) if vne < 256 and vn < 256 else 99
-        hashes[5] = _mix(_mix(_mix(_mix(here, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
-        hashes[6] = _mix(_mix(_mix(_mix(here, 7 + 16 * c), hs), vw), vn)
+        hashes[4] = _mix(_mix(_mix(_mix(coarse, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
+        hashes[5] = _mix(_mix(_mix(_mix(here, 7 + 16 * c), hs), vw), vn)
         pr = np.int64(preds[s])
-        hashes[7] = _mix(_mix(_mix(here, 8 + 16 * c), _q(vw - pr)), _q(vn - pr))
-        hashes[8] = _mix(_mix(_mix(_mix(here, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
-        hashes[9] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
-        hashes[10] = _mix(_mix(_mix(11 + 16 * c, min(top, 15)), min(best >> 19, 31)), min(uw, 8))  # the network's mode, and its height
+        hashes[6] = _mix(_mix(_mix(coarse, 8 + 16 * c), _q(vw - pr)), _q(vn - pr))
+        hashes[7] = _mix(_mix(_mix(_mix(coarse, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
+        hashes[8] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
+        hashes[9] = _mix(here, 12 + 16 * c)  # this pixel's earlier residuals alone
         edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
         edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
         sides = side.shape[2]
@@ -312,40 +376,33 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
             elif m == 5 and sides > 0:
                 v = np.int64(side[i, j, sides - 1])
             expect[m] = u_of_r[(v - pr) & 255] if v < 256 else -1
-            mctx[m] = ((m * MAX_CHANNELS + c) * 8 * 2 * 4) + edge
+            mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + edge
         act = min(uw, 255) + min(un, 255)  # local activity: the APM's context
         apm_ctx = 0 if act == 0 else (1 if act < 4 else (2 if act < 16 else 3))
         for k in range(CONTEXTS):
             blocks[k] = _block(tables, k, hashes[k])
         u = np.int64(0) if decode else u_of_r[symbols[s]]
-        prefix = np.int64(0)
-        node = np.int64(1)
+        node = np.int64(0)
         bits = 0.0
-        for d in range(8):
-            if d == 4:  # the second nibble's blocks: keyed by the first
-                for k in range(CONTEXTS):
-                    hashes[k] = _mix(hashes[k], prefix + 1000)
-                    blocks[k] = _block(tables, k, hashes[k])
-                node = 1
-            width = np.int64(1) << (7 - d)
-            lo = prefix << (8 - d)
-            total = cum[lo + 2 * width] - cum[lo]
-            ones = cum[lo + 2 * width] - cum[lo + width]
-            pn = min(max((ones << PROB_BITS) // total, 1), PROB_ONE - 1)
+        for d in range(MAX_DECISIONS):
+            lo, mid, hi, slot, first = tree[0, node], tree[1, node], tree[2, node], tree[5, node], tree[6, node]
+            tp = tree[8, node]
+            pn = min(max(((cum[hi] - cum[mid]) << PROB_BITS) // (cum[hi] - cum[lo]), 1), PROB_ONE - 1)
             x[0] = stretch[pn]
             for k in range(CONTEXTS):
-                v = np.int64(tables[k, blocks[k], node])
-                x[k + 1] = stretch[v >> 16] * min(v & 1023, full) // full if (mask >> k) & 1 else 0
+                x[k + 1] = 0
+                if slot > 0 and (mask >> k) & 1:
+                    v = np.int64(tables[k, blocks[k] if first else group_blocks[k], slot])
+                    x[k + 1] = stretch[v >> 16] if v & 1023 else 0  # a new counter says nothing yet
             for m in range(MATCHES):
                 e = expect[m]
                 x[CONTEXTS + 1 + m] = 0
-                if e >= 0 and (e >> (8 - d)) == prefix and (mask >> (CONTEXTS + m)) & 1:  # the candidate agrees with the bits so far
-                    mi = mctx[m] + (d * 2 + ((e >> (7 - d)) & 1)) * 4
+                if lo <= e < hi and (mask >> (CONTEXTS + m)) & 1:  # the candidate is still possible
+                    mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
                     x[CONTEXTS + 1 + m] = stretch[np.int64(matches[mi]) >> 16]
             x[INPUTS - 1] = STRETCH_ONE
             # Two mixers, their weights chosen by (channel, tree position) and the network's confidence, or
             # the local activity; their outputs averaged in the stretch domain.
-            tp = d * 3 + min(prefix, 2)  # the tree position: depth, and whether u is still below 2, 4, ...
             conf = min(abs(x[0]) // 384, CONFIDENCE_BUCKETS - 1)
             ws1 = (c * TREE_POSITIONS + tp) * CONFIDENCE_BUCKETS + conf
             ws2 = WEIGHT_SETS // 2 + (c * TREE_POSITIONS + tp) * CONFIDENCE_BUCKETS + apm_ctx
@@ -353,7 +410,7 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
             t2 = _dot(weights, ws2, x)
             t = (t1 + t2) >> 1
             pm = np.int64(squash[t + STRETCH_MAX])
-            # Two APMs refine it: one on the mixer's output by activity, one on the network's own stretch.
+            # Two APMs refine it: one on the mixers' output by activity, one on the network's own stretch.
             a1 = (c * TREE_POSITIONS + tp) * 4 + apm_ctx
             a2 = APM_SETS // 2 + c * TREE_POSITIONS + tp
             pa = (_apm(apm, a1, t) + _apm(apm, a2, x[0])) >> 1
@@ -361,28 +418,36 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
             if decode:
                 bit = _decode_bit(coder, buf, p)
             else:
-                bit = (u >> (7 - d)) & 1
+                bit = 1 if u >= mid else 0
                 _encode_bit(coder, buf, bit, p)
             if trace:
                 probs[s, d] = p
-            bits += -np.log2((p if bit else PROB_ONE - p) / PROB_ONE)
+            bits += cost[p if bit else PROB_ONE - p]
             # Updates, in a fixed order: counters, candidates, mixers, APMs.
-            for k in range(CONTEXTS):
-                tables[k, blocks[k], node] = _count(tables[k, blocks[k], node], bit, rates, limit)
+            if slot > 0:
+                for k in range(CONTEXTS):
+                    b = blocks[k] if first else group_blocks[k]
+                    tables[k, b, slot] = _count(tables[k, b, slot], bit, rates, limit)
             for m in range(MATCHES):
                 e = expect[m]
-                if e >= 0 and (e >> (8 - d)) == prefix:
-                    mi = mctx[m] + (d * 2 + ((e >> (7 - d)) & 1)) * 4
+                if lo <= e < hi:
+                    mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
                     matches[mi] = _count(matches[mi], bit, rates, limit)
             _train(weights, ws1, x, bit, squash[t1 + STRETCH_MAX], mixer_rate)
             _train(weights, ws2, x, bit, squash[t2 + STRETCH_MAX], mixer_rate)
             _apm_update(apm, a1, t, bit, apm_rate)
             _apm_update(apm, a2, x[0], bit, apm_rate)
-            prefix = prefix * 2 + bit
-            node = node * 2 + bit
+            child = tree[4, node] if bit else tree[3, node]
+            if child < 0:
+                u = -1 - child
+                break
+            if tree[6, child] == 0 and tree[7, child] != tree[7, node]:  # entering a group of its own block
+                for k in range(CONTEXTS):
+                    group_blocks[k] = _block(tables, k, _mix(hashes[k], tree[7, child] + 1000))
+            node = child
         if decode:
-            symbols[s] = r_of_u[prefix]
-        res[i, j, c] = np.uint8(min(prefix, 255))
+            symbols[s] = r_of_u[u]
+        res[i, j, c] = np.uint8(u)
         costs[s] = bits
 
 
@@ -438,7 +503,7 @@ class _Stage:
         s = self.state
         return (where.rows.astype(np.int64), where.cols.astype(np.int64), where.chans.astype(np.int64),
                 where.boxes.astype(np.int64), where.preds.astype(np.int64), self.img, self.res, self.side, s.tables,
-                s.weights, s.apm, s.matches, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R, self.settings)
+                s.weights, s.apm, s.matches, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R, COST, TREE, self.settings)
 
 
 class Encoder(_Stage):
@@ -454,10 +519,10 @@ class Encoder(_Stage):
 
     def push(self, symbols: np.ndarray, freqs: np.ndarray, where: Where, trace: list | None = None) -> np.ndarray:
         """Code residuals symbols (n,) with the network's freqs (n, 256) at where; returns each one's cost
-        in bits (n,). trace, if given, receives the (n, 8) probabilities of the decisions."""
+        in bits (n,). trace, if given, receives the (n, MAX_DECISIONS) probabilities of the decisions."""
         n = len(symbols)
         self._room(n * 8 * (PROB_BITS + 1))
-        probs = np.zeros((n if trace is not None else 0, 8), dtype=np.int64)
+        probs = np.zeros((n if trace is not None else 0, MAX_DECISIONS), dtype=np.int64)
         costs = np.zeros(n, dtype=np.float64)
         _code(False, np.asarray(symbols, dtype=np.int64), np.asarray(freqs, dtype=np.float32), *self._args(where),
               self.coder, self.buf, probs, costs)
@@ -495,7 +560,7 @@ class Decoder(_Stage):
         """Decode len(freqs) residuals (n,) int64 at where (see Encoder.push)."""
         n = len(freqs)
         symbols = np.zeros(n, dtype=np.int64)
-        probs = np.zeros((n if trace is not None else 0, 8), dtype=np.int64)
+        probs = np.zeros((n if trace is not None else 0, MAX_DECISIONS), dtype=np.int64)
         _code(True, symbols, np.asarray(freqs, dtype=np.float32), *self._args(where), self.coder, self.buf, probs,
               np.zeros(n, dtype=np.float64))
         if trace is not None:
