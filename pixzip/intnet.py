@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import kernels, subpass
+from . import kernels, precision, subpass
 from .pixelcnn import (ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNN, PixelCNNConfig,
                        causal_mask)
 from .predictor import predict
@@ -194,9 +194,9 @@ class BoundNetwork:
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device, decoder: bool):
         self.net, self.layout, self.device = net, layout, device
-        # TF32 (CUDA) or bfloat16 (oneDNN on some CPUs) would round the float32 products: full precision.
-        torch.backends.cuda.matmul.allow_tf32 = False
-        torch.set_float32_matmul_precision("highest")
+        # TF32 (CUDA) or bfloat16 (oneDNN on some CPUs) would round the float32 products: full precision
+        # around each matmul, torch's global settings put back after it (pixzip.precision).
+        self._matmul = precision.exact(self._matmul)
         cfg = net.config
         c, f = cfg.channels, cfg.hidden
         self.fg = f // net.groups  # features per channel group
