@@ -8,14 +8,15 @@ import torch
 
 from . import codec, container, registry
 from .pixelcnn import PixelCNN
-from .train import MODELS, find_images
+from .train import find_images
 from .image import ImageError, load_pixels
 
 
 def load_checkpoint(path: Path) -> tuple[PixelCNN, dict]:
     state = torch.load(path, weights_only=False, map_location="cpu")
     arch = state.get("arch", "pixelcnn")
-    model = MODELS[arch](registry.ARCHITECTURES[arch].config.from_dict(state["config"]))
+    record = registry.ARCHITECTURES[arch]
+    model = record.model(record.config.from_dict(state["config"]))
     model.load_state_dict(state["model"])
     return model, state
 

@@ -17,19 +17,21 @@ sequential steps per layer, each over (tiles in chunk) x (tile width) positions.
 schedules are at BoundDiagonalBiLSTM (and docs/design.md, with the step counts).
 """
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import kernels
+from .intformat import ACT_MAX, GATE_MAX, gate_tables, input_mask
 from .intnet import BoundNetwork, IntegerPixelCNN, Layer, export_arrays as pixelcnn_arrays, layer_names
-from .pixelrnn import GATE_MAX, DiagonalBiLSTMLayer, RowLSTM, gate_tables, input_mask
-from .pixelcnn import ACT_MAX
 from .schedule import Layout
 
+if TYPE_CHECKING:  # export reads a float model; decoding never imports one
+    from .pixelrnn import RowLSTM
 
 
-def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
+def export_arrays(model: "RowLSTM") -> dict[str, np.ndarray]:
     """Integer arrays of a calibrated Row LSTM or Diagonal BiLSTM: the PixelCNN's stem, 1x1 layers and
     output; per block b and recurrence DIRECTION (lstm for the Row LSTM, l2r and r2l for the Diagonal
     BiLSTM) `DIRECTION{b}.input_weight` (4F, F, k_in), `.state_weight` (4F, F, k_state), `.bias`,
@@ -38,7 +40,8 @@ def export_arrays(model: RowLSTM) -> dict[str, np.ndarray]:
     s_h = model.stream_scale()
     with torch.no_grad():
         for b, layer in enumerate(model.inner):
-            parts = {"l2r": layer.l2r, "r2l": layer.r2l} if isinstance(layer, DiagonalBiLSTMLayer) else {"lstm": layer}
+            # A DiagonalBiLSTMLayer has its two directions; a Row LSTM's layer is its one recurrence.
+            parts = {"l2r": layer.l2r, "r2l": layer.r2l} if hasattr(layer, "r2l") else {"lstm": layer}
             for direction, gates in parts.items():
                 w_in, w_state, bias, m, shift = gates.integer_params(s_h)
                 name = f"{direction}{b}"
@@ -74,8 +77,6 @@ class IntegerRowLSTM(IntegerPixelCNN):
         w = torch.from_numpy(self.arrays[f"{name}.input_weight"])
         return w * input_mask(self.config.hidden, self.config.kernel, self.groups).long()
 
-    def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundRowLSTM":
-        return BoundRowLSTM(self, layout, device, decoder)
 
 
 @dataclass
@@ -98,6 +99,8 @@ class BoundRowLSTM(BoundNetwork):
     int32 over the layout's positions (`Recurrence`). The decoder keeps them per layer; the encoder, which
     finishes a layer before the next, shares one pair.
     """
+
+    compiled_subpass = False  # pixzip.subpass computes kxk layers, not these recurrences
 
     def __init__(self, net: IntegerRowLSTM, layout: Layout, device: torch.device, decoder: bool):
         super().__init__(net, layout, device, decoder)
@@ -185,8 +188,6 @@ class IntegerDiagonalBiLSTM(IntegerRowLSTM):
         """Raster order within a tile: pixel (i, 0) needs the right-to-left LSTM over all of row i - 1."""
         return max(tile, 1)
 
-    def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundDiagonalBiLSTM":
-        return BoundDiagonalBiLSTM(self, layout, device, decoder)
 
 
 class BoundDiagonalBiLSTM(BoundRowLSTM):
@@ -228,3 +229,7 @@ class BoundDiagonalBiLSTM(BoundRowLSTM):
                     self._run(self.r2l[b], b, p, None)
             self.row = []
         self.row.append(pos)
+
+
+IntegerRowLSTM.bound = BoundRowLSTM
+IntegerDiagonalBiLSTM.bound = BoundDiagonalBiLSTM

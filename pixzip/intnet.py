@@ -13,16 +13,20 @@ so one pass a step); on a CPU such a sub-pass is one compiled call (`decode_pass
 use the same masked weights, gathers and rescaling, so they compute the same integers.
 """
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from . import kernels, precision, subpass
-from .pixelcnn import (ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNN, PixelCNNConfig,
-                       causal_mask)
+from .intformat import ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNNConfig, causal_mask
+from .network import StepState
 from .predictor import predict
 from .schedule import Layout
 from .softmax import exp_table
+
+if TYPE_CHECKING:  # export reads a float model; decoding never imports one
+    from .pixelcnn import PixelCNN
 
 EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
 EXACT_INT32 = 2**31  # the accumulators are int32
@@ -42,7 +46,7 @@ def layer_names(config: PixelCNNConfig) -> list[str]:
     return ["first"] + [f"{kind}{b}" for b in range(config.blocks) for kind in ("inner", "outer")] + ["head", "out"]
 
 
-def export_arrays(model: PixelCNN, inner: bool = True) -> dict[str, np.ndarray]:
+def export_arrays(model: "PixelCNN", inner: bool = True) -> dict[str, np.ndarray]:
     """Integer arrays of a calibrated (quantization-aware) model: what a weights file stores. inner=False
     leaves out the blocks' kxk layers, for models whose blocks have other layers there (pixzip.intlstm)."""
     if not model.quantized:
@@ -110,7 +114,9 @@ class Layer:
 
 
 class IntegerPixelCNN:
-    """Integer inference of a PixelCNN, built from the arrays of a model file."""
+    """Integer inference of a PixelCNN, built from the arrays of a model file (a pixzip.network.Network)."""
+
+    bound: type  # the BoundNetwork class `bind` makes (set below, once it is defined)
 
     def __init__(self, config: PixelCNNConfig, arrays: dict[str, np.ndarray]):
         self.config = config
@@ -169,7 +175,7 @@ class IntegerPixelCNN:
         return self.slope
 
     def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundNetwork":
-        return BoundNetwork(self, layout, device, decoder)
+        return self.bound(self, layout, device, decoder)
 
 
 class BoundNetwork:
@@ -190,7 +196,14 @@ class BoundNetwork:
     (rows above, left in the row, the centre last), the 1x1 layers at the centre only. One gather of
     those taps and one int8 matmul with the masked weight give every output; the mask zeroes the
     centre's later channel groups, which the encoder has and the decoder has not.
+
+    The codec uses what pixzip.network.Bound names; the rest is for subclasses, pixzip.subpass and tests.
     """
+
+    # Whether pixzip.subpass's compiled kernel computes this network's decoder sub-pass (on a CPU): the
+    # PixelCNN's layers, and its conditional version's projections. Subclasses whose blocks have other
+    # layers (pixzip.intlstm's recurrences) set it False and decode layer by layer.
+    compiled_subpass = True
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device, decoder: bool):
         self.net, self.layout, self.device = net, layout, device
@@ -313,43 +326,42 @@ class BoundNetwork:
         cols = self.cols[g]
         self._apply(f"inner{b}", self._gather(self.relu_h[b], pos, "inner0"), g, 0, ACT_MAX, out=v[:, cols])
 
-    def group_pass(self, g: int, pos: torch.Tensor, st: dict) -> None:
+    def group_pass(self, g: int, pos: torch.Tensor, st: StepState) -> None:
         """The decoder's sub-pass for channel group g at positions whose earlier groups are done: every
         layer's group-g outputs up to the stream h, each layer reading what earlier steps and groups wrote.
         st holds the step's activations (`state`)."""
         cols = self.cols[g]
-        h, top = st["h"], self.stream_max
+        h, top = st.h, self.stream_max
         self._apply("first", self._gather(self.a0, pos, "first"), g, -top, top, out=h[:, cols])
         for b in range(self.net.config.blocks):
             self.add_condition(b, pos, h[:, cols], g)
             kernels.scatter_relu(h[:, cols], pos, self.relu_h[b], cols.start, self.relu_shift)
-            v = st["v"][b]
+            v = st.v[b]
             self._decode_inner(b, pos, g, v)
             self._apply(f"outer{b}", v, g, -top, top, residual=h[:, cols], out=h[:, cols])
         self.add_condition(self.net.config.blocks, pos, h[:, cols], g)
 
-    def decode_pass(self, g: int, pos: torch.Tensor, st: dict, with_head: bool) -> None:
+    def decode_pass(self, g: int, pos: torch.Tensor, st: StepState, with_head: bool) -> None:
         """The decoder's sub-pass for channel group g (`group_pass`) and, with_head, its head output into
-        st["o"][:, cols]: one compiled kernel (pixzip.subpass) where it applies, else layer by layer."""
+        st.o[:, cols]: one compiled kernel (pixzip.subpass) where it applies, else layer by layer."""
         if self._compiled is None:
             self._compiled = self._compile() or False
         if self._compiled:
             n = lambda t: t.numpy()
             subpass.run(self._compiled[g], n(pos), self.cols[g].start, n(self.a0), n(self.relu_stack),
-                        self._condition_features(), self.stream_max, self.relu_shift, with_head, n(st["h"]),
-                        n(st["v"]), n(st["o"]))
+                        self._condition_features(), self.stream_max, self.relu_shift, with_head, n(st.h),
+                        n(st.v), n(st.o))
             return
         self.group_pass(g, pos, st)
         if with_head:
-            self.head(st["h"], g, out=st["o"][:, self.cols[g]])
+            self.head(st.h, g, out=st.o[:, self.cols[g]])
 
     def _compile(self) -> list[subpass.GroupWeights] | None:
         """Each channel group's layers laid out for pixzip.subpass, or None where that kernel does not
         compute this network: another device (CUDA), networks whose blocks have other layers (the PixelRNN's
-        recurrences), the portable path switched on (kernels.USE_NUMBA off), or a wide layer after the
-        first. Conditional networks bring their projections (`_projections`)."""
-        own = lambda method: getattr(type(self), method) is getattr(BoundNetwork, method)
-        if not (own("group_pass") and own("_decode_inner")) or self.device.type != "cpu" or not kernels.USE_NUMBA:
+        recurrences: `compiled_subpass` False), the portable path switched on (kernels.USE_NUMBA off), or a
+        wide layer after the first. Conditional networks bring their projections (`_projections`)."""
+        if not self.compiled_subpass or self.device.type != "cpu" or not kernels.USE_NUMBA:
             return None
         cfg, layers = self.net.config, self.layers
         names = ["first"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("inner", "outer")] + ["head"]
@@ -395,13 +407,13 @@ class BoundNetwork:
         """Add conditioning features into the stream h (N, F or F / C) at positions after the first layer
         (k = 0) or block k - 1: nothing for an unconditional network (pixzip.intscale)."""
 
-    def state(self, n: int) -> dict:
+    def state(self, n: int) -> StepState:
         """Fresh activations for one decoding step of n positions, zero where no group has written yet:
         h (N, F) the stream, v[b] (N, F) block b's inner activation, o (N, F) the head's output."""
         f = self.net.config.hidden
         z = lambda dtype=torch.int8: torch.zeros(n, f, dtype=dtype, device=self.device)
         v = torch.zeros(self.net.config.blocks, n, f, dtype=torch.int8, device=self.device)  # v[b]: (N, F)
-        return {"h": z(self.stream_dtype), "v": v, "o": z()}
+        return StepState(h=z(self.stream_dtype), v=v, o=z())
 
     def prepare_step(self, pos: torch.Tensor) -> None:
         """Called by the decoder before each step's group passes; nothing to do for a PixelCNN."""
@@ -412,6 +424,11 @@ class BoundNetwork:
         return self._apply("head", kernels.stream_relu(h, self.relu_shift), g, 0, ACT_MAX, out=out)
 
     # ---- the predictor ------------------------------------------------------------------------------
+    def set_pixels(self, pos: torch.Tensor, values: torch.Tensor) -> None:
+        """The encoder's known pixel values (N, C) int32 at positions: the predictor's context, all set
+        before `medians` reads any (the network's inputs follow channel by channel, `write_pixels`)."""
+        self.x[pos] = values.to(self.x.dtype)
+
     def write_pixels(self, g: int, pos: torch.Tensor, values: torch.Tensor, pred: torch.Tensor) -> None:
         """Record known values (N,) of channel g at positions, with their predictions (N,)."""
         kernels.write_pixels(self.x, self.a0, pos, g, values, pred, self.net.inputs_per_channel)
@@ -427,3 +444,6 @@ class BoundNetwork:
         if g == 0:
             return predict(medians[:, 0], None, None)
         return predict(medians[:, g], self.x[pos, g - 1], medians[:, g - 1])
+
+
+IntegerPixelCNN.bound = BoundNetwork

@@ -13,24 +13,32 @@ convolutions as im2col + int8 matmul on dense per-tile arrays, zero outside each
 Its output (P, Fc) int8 feeds, at every stream addition, a 1x1 projection added to the stream with the same
 rescaling and clamping as a block's output (`add_condition`).
 """
+from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from . import intlstm, intnet, kernels
-from .intnet import BoundNetwork, IntegerPixelCNN, conv_arrays
-from .multiscale import MultiScale, MultiScaleConfig
-from .pixelcnn import ACT_MAX, INPUT_SCALE
+from . import intlstm, kernels
+from .intformat import ACT_MAX, INPUT_SCALE, MultiScaleConfig
+from .intnet import IntegerPixelCNN, conv_arrays
 from .schedule import Layout, Tile, tiles
 
+if TYPE_CHECKING:  # export reads a float model; decoding never imports one
+    from .multiscale import MultiScale
+    from .registry import Architecture
+
 SMALL, FULL = "small.", "full."  # prefixes of the two networks' arrays in a model file
-# base architecture -> (its integer network, its float model's export)
-BASES = {"pixelcnn": (intnet.IntegerPixelCNN, intnet.export_arrays),
-         "rowlstm": (intlstm.IntegerRowLSTM, intlstm.export_arrays),
-         "diagbilstm": (intlstm.IntegerDiagonalBiLSTM, intlstm.export_arrays)}
 
 
-def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
+def _base(config: MultiScaleConfig) -> "Architecture":
+    """The record (pixzip.registry) of a multi-scale model's base architecture."""
+    from .registry import ARCHITECTURES  # it imports this module
+
+    return ARCHITECTURES[config.base]
+
+
+def export_arrays(model: "MultiScale") -> dict[str, np.ndarray]:
     """The small network's arrays as small.* (with more levels, its own small.* and full.*), the conditional
     one's as full.* (its upsampling network as full.cond_small.*, full.cond_full.*, full.proj{k}.*)."""
     full = model.full
@@ -38,8 +46,8 @@ def export_arrays(model: MultiScale) -> dict[str, np.ndarray]:
     unit = full.stream_format()[0]  # the projections add into the stream
     convs = {"cond_small": (full.cond_small, INPUT_SCALE, s1), "cond_full": (full.cond_full, s1, s2)}
     convs.update({f"proj{k}": (conv, s2, unit) for k, conv in enumerate(full.proj)})
-    base_arrays = BASES[model.config.base][1]
-    small_arrays = export_arrays if isinstance(model.small, MultiScale) else base_arrays
+    base_arrays = _base(model.config).export
+    small_arrays = export_arrays if model.config.levels > 1 else base_arrays  # levels > 1: small is multi-scale
     arrays = {SMALL + k: v for k, v in small_arrays(model.small).items()}
     arrays.update({FULL + k: v for k, v in {**base_arrays(full), **conv_arrays(convs)}.items()})
     return arrays
@@ -87,7 +95,7 @@ def is_known(rows: np.ndarray, cols: np.ndarray, tile: int) -> np.ndarray:
 
 class IntegerConditional:
     """Makes an integer network (the next class in the MRO) conditional: checks the upsampling network's
-    and the projections' weights, and binds to `bound`, the matching conditional BoundNetwork."""
+    and the projections' weights; `bound` is the matching conditional BoundNetwork (`conditional_network`)."""
 
     bound: type
 
@@ -95,19 +103,17 @@ class IntegerConditional:
         super().__init__(config, arrays)
         self._check_exact(["cond_small", "cond_full"] + [f"proj{k}" for k in range(config.blocks + 1)])
 
-    def bind(self, layout: Layout, device: torch.device, decoder: bool) -> "BoundConditional":
-        return self.bound(self, layout, device, decoder)
-
 
 class IntegerMultiScale:
-    """Integer inference of a multi-scale model: `small` and `full` networks."""
+    """Integer inference of a multi-scale model: `small` and `full` networks (a pixzip.network.MultiScaleNetwork)."""
 
     def __init__(self, config: MultiScaleConfig, arrays: dict[str, np.ndarray]):
         self.config = config
         part = lambda prefix: {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-        small = IntegerMultiScale if config.levels > 1 else BASES[config.base][0]
+        base = _base(config)
+        small = IntegerMultiScale if config.levels > 1 else base.network
         self.small = small(config.small_config(), part(SMALL))
-        self.full = CONDITIONAL[config.base](config, part(FULL))
+        self.full = base.conditional_network(config, part(FULL))
 
 
 class BoundConditional:
@@ -172,29 +178,20 @@ class BoundConditional:
         return self.cond.numpy()
 
 
-class BoundConditionalPixelCNN(BoundConditional, BoundNetwork):
-    pass
+@lru_cache(maxsize=None)
+def conditional_network(base: type) -> type:
+    """The conditional version of a single-scale integer network class (IntegerConditional on top of it,
+    binding to BoundConditional on top of base.bound): a multi-scale model's full stage (pixzip.registry's
+    Architecture.conditional_network). One class per base."""
+    short = base.__name__.removeprefix("Integer")
+    named = lambda name, bases, **attrs: type(name, bases, {"__module__": __name__, "__qualname__": name, **attrs})
+    bound = named("BoundConditional" + short, (BoundConditional, base.bound))
+    return named("IntegerConditional" + short, (IntegerConditional, base), bound=bound)
 
 
-class BoundConditionalRowLSTM(BoundConditional, intlstm.BoundRowLSTM):
-    pass
-
-
-class BoundConditionalDiagonalBiLSTM(BoundConditional, intlstm.BoundDiagonalBiLSTM):
-    pass
-
-
-class IntegerConditionalPixelCNN(IntegerConditional, IntegerPixelCNN):
-    bound = BoundConditionalPixelCNN
-
-
-class IntegerConditionalRowLSTM(IntegerConditional, intlstm.IntegerRowLSTM):
-    bound = BoundConditionalRowLSTM
-
-
-class IntegerConditionalDiagonalBiLSTM(IntegerConditional, intlstm.IntegerDiagonalBiLSTM):
-    bound = BoundConditionalDiagonalBiLSTM
-
-
-CONDITIONAL = {"pixelcnn": IntegerConditionalPixelCNN, "rowlstm": IntegerConditionalRowLSTM,
-               "diagbilstm": IntegerConditionalDiagonalBiLSTM}
+IntegerConditionalPixelCNN = conditional_network(IntegerPixelCNN)
+IntegerConditionalRowLSTM = conditional_network(intlstm.IntegerRowLSTM)
+IntegerConditionalDiagonalBiLSTM = conditional_network(intlstm.IntegerDiagonalBiLSTM)
+BoundConditionalPixelCNN = IntegerConditionalPixelCNN.bound
+BoundConditionalRowLSTM = IntegerConditionalRowLSTM.bound
+BoundConditionalDiagonalBiLSTM = IntegerConditionalDiagonalBiLSTM.bound

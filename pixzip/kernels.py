@@ -11,13 +11,10 @@ import numba
 import numpy as np
 import torch
 
+# The LSTM cell's fixed point (pixzip.pixelrnn): gates in units of 2^-GATE_BITS, the cell in 2^-CELL_BITS.
+from .intformat import ACT_MAX, CELL_BITS, CELL_MAX, GATE_BITS, INDEX_SHIFT, PRODUCT_SHIFT  # noqa: F401
 from .predictor import med
 
-ACT_MAX = 127
-# The LSTM cell's fixed point (pixzip.pixelrnn): gates in units of 2^-GATE_BITS, the cell in 2^-CELL_BITS.
-GATE_BITS, CELL_BITS, CELL_MAX = 15, 12, 16 << 12
-PRODUCT_SHIFT = 2 * GATE_BITS - CELL_BITS  # i g (units of 2^-30) -> the cell's units
-INDEX_SHIFT = CELL_BITS - 5  # the cell -> the tanh table's index, in units of 1/32
 USE_NUMBA = True  # tests switch this off to check the torch versions against the numba ones
 
 

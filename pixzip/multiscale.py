@@ -20,52 +20,17 @@ the mask keeps the network's view the same as the decoder's, which writes them a
 order comes).
 """
 import math
-from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import from_dict
-from .pixelcnn import ACT_MAX, INPUT_SCALE, MaskedConv, PixelCNN, PixelCNNConfig, _collect
-from .pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMConfig, RowLSTM, RowLSTMConfig
+from . import registry
+from .intformat import ACT_MAX, INPUT_SCALE, MultiScaleConfig  # noqa: F401 (MultiScaleConfig: its old home)
+from .pixelcnn import MaskedConv, PixelCNN, _collect
+from .pixelrnn import DiagonalBiLSTM, RowLSTM
 from .predictor import image_residuals
-
-# base architecture -> (its config, its float network)
-BASES = {"pixelcnn": (PixelCNNConfig, PixelCNN), "rowlstm": (RowLSTMConfig, RowLSTM),
-         "diagbilstm": (DiagonalBiLSTMConfig, DiagonalBiLSTM)}
-
-
-@dataclass(frozen=True)
-class MultiScaleConfig(PixelCNNConfig):
-    """The base architecture's settings, for both stages (`blocks`: its blocks or LSTM layers);
-    base: the single-scale architecture of both stages; cond_hidden: features of the upsampling network."""
-
-    base: str = "pixelcnn"
-    cond_hidden: int = 24
-    levels: int = 1  # subsampling levels: the small image of a model with levels > 1 is itself multi-scale
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.base not in BASES:
-            raise ValueError(f"base must be one of {', '.join(BASES)}, not {self.base!r}")
-        if self.levels < 1:
-            raise ValueError(f"levels must be at least 1, not {self.levels}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MultiScaleConfig":
-        return from_dict(cls, d, "model config")
-
-    def base_config(self) -> PixelCNNConfig:
-        """The config of a single-scale network of the base architecture, as both stages use."""
-        d = self.to_dict()
-        del d["cond_hidden"], d["base"], d["levels"]
-        return BASES[self.base][0](**d)
-
-    def small_config(self) -> "PixelCNNConfig | MultiScaleConfig":
-        """The small image's model's config: the base's, or with more levels a multi-scale one of one fewer."""
-        return replace(self, levels=self.levels - 1) if self.levels > 1 else self.base_config()
-
 
 def subsample(x: torch.Tensor) -> torch.Tensor:
     """The small image: (..., H, W) -> (..., ceil(H / 2), ceil(W / 2)), even rows and columns."""
@@ -125,19 +90,17 @@ class Conditional(nn.Module):
         self.cond_scales.copy_(torch.tensor([tops["cond_small"] / ACT_MAX, tops["cond_full"] / ACT_MAX]))
 
 
-class ConditionalPixelCNN(Conditional, PixelCNN):
-    pass
+@lru_cache(maxsize=None)
+def conditional_model(base: type) -> type:
+    """The conditional version of a single-scale float model class (Conditional on top of it): a multi-scale
+    model's full stage (pixzip.registry's Architecture.conditional_model). One class per base."""
+    name = "Conditional" + base.__name__
+    return type(name, (Conditional, base), {"__module__": __name__, "__qualname__": name})
 
 
-class ConditionalRowLSTM(Conditional, RowLSTM):
-    pass
-
-
-class ConditionalDiagonalBiLSTM(Conditional, DiagonalBiLSTM):
-    pass
-
-
-CONDITIONAL = {"pixelcnn": ConditionalPixelCNN, "rowlstm": ConditionalRowLSTM, "diagbilstm": ConditionalDiagonalBiLSTM}
+ConditionalPixelCNN = conditional_model(PixelCNN)
+ConditionalRowLSTM = conditional_model(RowLSTM)
+ConditionalDiagonalBiLSTM = conditional_model(DiagonalBiLSTM)
 
 
 class MultiScale(nn.Module):
@@ -147,9 +110,10 @@ class MultiScale(nn.Module):
     def __init__(self, config: MultiScaleConfig):
         super().__init__()
         self.config = config
-        small = MultiScale if config.levels > 1 else BASES[config.base][1]
+        base = registry.ARCHITECTURES[config.base]
+        small = MultiScale if config.levels > 1 else base.model
         self.small = small(config.small_config())
-        self.full = CONDITIONAL[config.base](config)
+        self.full = base.conditional_model(config)
 
     @property
     def quantized(self) -> bool:

@@ -21,105 +21,16 @@ fixed ranges with calibrated scales, weights int8 per output channel, each layer
 by an integer multiplier and shift - exactly what pixzip.intnet computes, with straight-through gradients.
 """
 import math
-from dataclasses import dataclass, asdict
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import from_dict
-from .predictor import PREDICTORS, image_predictions
-
-ACT_MAX = 127  # activations are int8 (ReLU outputs 0..127, the residual stream -127..127)
-WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
-# ... except the first layer's with first_weight_bits > 8 (up to 15: |w| <= 16383). It reads raw pixel values
-# and prediction errors and must resolve differences of one grey level; int8 weights cost 0.14 bpsp there
-# (docs/models.md, "The quantization gap"). The integer model splits such weights into two int8 halves.
-# ... and the output layer's with out_weight_bits > 8 (up to 12): its weights share one power-of-two unit
-# (the logits' unit), so int8 leaves the smaller ones a few levels: 0.033 bpsp in the calibrated integer
-# model, 0.006 after quantization-aware training (docs/models.md). Its sums stay exact in float32 (below
-# 2^24, checked at load).
-# The residual stream is int8 (in units of its scale s), or with stream_bits = 16 int16 in units of
-# s / 2^STREAM_FINE_SHIFT: the layers that add into it keep 8 more bits, which an int8 stream rounds away
-# at every block (docs/models.md, "The quantization gap"); its relu, which the next layer reads, is still
-# int8 in units of s, rounded by a shift.
-STREAM_FINE_SHIFT = 8
-STREAM16_MAX = 2**15 - 1
-MAX_LOGIT_SHIFT = 13  # logits are integers in units of 2^-k nats, k <= this (bounds the exp table)
-MULTIPLIER_BITS = 20  # requantization multipliers are < 2^MULTIPLIER_BITS
-INPUT_SCALE = 1 / 128  # the network sees a0 = x - 128, an integer in [-128, 127], as a0 / 128
-
-
-@dataclass(frozen=True)
-class PixelCNNConfig:
-    """Everything needed to rebuild the network; stored inside every checkpoint and weights file."""
-
-    channels: int = 3  # image channels: 3 (RGB) or 1 (grayscale)
-    hidden: int = 48  # features F, divisible by channels (one group per channel)
-    blocks: int = 5  # residual blocks
-    first_kernel: int = 7  # the mask-A layer's kernel (paper: 7x7)
-    kernel: int = 3  # the mask-B layers' kernel
-    predictor: str = "med"  # "med": softmax over residuals of pixzip.predictor; "none": over raw values
-    residual_inputs: bool = False  # also feed the network each coded subpixel's prediction error
-    first_weight_bits: int = 8  # the first layer's signed weight width, 8..15
-    out_weight_bits: int = 8  # the output layer's, 8..12 (the layers between are always int8)
-    channel_scales: bool = False  # one int8 scale per feature of the residual stream, not one for all
-    stream_bits: int = 8  # the residual stream's width, 8 or 16 (its relu, the next layer's input, is int8)
-    # False: the paper's masks, G's features see R at the same pixel and B's see R and G (the decoder runs the
-    # network three times a step). True: every feature sees earlier pixels only (the head's output is still
-    # split among the channels' softmaxes), so the decoder runs the network once a step; G and B still depend
-    # on R (and G) through the predictor, which centres their softmax on the previous channels' errors.
-    joint_channels: bool = False
-
-    def __post_init__(self):
-        if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, not {self.channels}")
-        if self.hidden % self.channels or self.hidden <= 0:
-            raise ValueError(f"hidden ({self.hidden}) must be a positive multiple of channels ({self.channels})")
-        if self.first_kernel % 2 == 0 or self.kernel % 2 == 0:
-            raise ValueError("kernels must be odd")
-        if self.stream_bits not in (8, 16):
-            raise ValueError(f"stream_bits must be 8 or 16, not {self.stream_bits}")
-        if not 8 <= self.first_weight_bits <= 15:
-            raise ValueError(f"first_weight_bits must be 8..15, not {self.first_weight_bits}")
-        if not 8 <= self.out_weight_bits <= 12:
-            raise ValueError(f"out_weight_bits must be 8..12, not {self.out_weight_bits}")
-        if self.joint_channels and type(self) is not PixelCNNConfig:
-            raise ValueError("joint_channels is an option of the pixelcnn architecture only")
-        if self.predictor not in PREDICTORS:
-            raise ValueError(f"predictor must be one of {PREDICTORS}, not {self.predictor!r}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PixelCNNConfig":
-        return from_dict(cls, d, "model config")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @property
-    def mask_groups(self) -> int:
-        """Channel groups of the causal masks: one per channel, or a single one with joint_channels."""
-        return 1 if self.joint_channels else self.channels
-
-
-def causal_mask(out_features: int, in_features: int, kernel: int, groups: int, mask: str) -> torch.Tensor:
-    """(out, in, k, k) 0/1 mask. mask "A": centre tap sees earlier groups; "B": earlier and own group;
-    "own": centre tap sees only its own group and no other tap is used (the per-channel output layer);
-    "none": every tap sees everything."""
-    m = torch.zeros(out_features, in_features, kernel, kernel)
-    c = kernel // 2
-    g_out = torch.arange(out_features) // (out_features // groups)  # (out,)
-    g_in = torch.arange(in_features) // (in_features // groups)  # (in,)
-    if mask == "own":
-        m[:, :, c, c] = (g_in[None, :] == g_out[:, None]).float()
-        return m
-    if mask == "none":  # an unmasked layer, reading only what is known in advance (pixzip.multiscale)
-        return torch.ones(out_features, in_features, kernel, kernel)
-    m[:, :, :c, :] = 1  # rows above
-    m[:, :, c, :c] = 1  # left in the same row
-    allowed = g_in[None, :] < g_out[:, None] if mask == "A" else g_in[None, :] <= g_out[:, None]
-    m[:, :, c, c] = allowed.float()
-    return m
+# The integer format's constants, masks and config live in pixzip.intformat (decoding needs them, not this
+# module); imported here under their old names too, which training code and scripts use.
+from .intformat import (ACT_MAX, INPUT_SCALE, MAX_LOGIT_SHIFT, MULTIPLIER_BITS, STREAM16_MAX,  # noqa: F401
+                        STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNNConfig, causal_mask)
+from .predictor import image_predictions
 
 
 def round_ste(v: torch.Tensor) -> torch.Tensor:

@@ -39,67 +39,18 @@ Quantization-aware mode, mirrored bit for bit by pixzip.intlstm (integers; q15 m
   - h = round(o tanh(c) 127 / 2^30), tanh(c) from the same table at c rounded to units of 1/GATE_STEP.
 """
 import math
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import from_dict
-from .kernels import CELL_BITS, CELL_MAX, GATE_BITS, INDEX_SHIFT
-from .pixelcnn import ACT_MAX, PixelCNN, PixelCNNConfig, round_ste, requant_multiplier
+# The fixed point, masks, gate tables and configs are the integer format's (pixzip.intformat); imported here
+# under their old names too.
+from .intformat import (ACT_MAX, CELL_BITS, CELL_MAX, GATE_BITS, GATE_MAX, GATE_STEP,  # noqa: F401
+                        DiagonalBiLSTMConfig, RowLSTMConfig, gate_tables, input_mask)
+from .pixelcnn import PixelCNN, round_ste, requant_multiplier
 
-GATE_STEP = 32  # gate inputs are integers in units of 1/32 ...
-GATE_MAX = 256  # ... clamped to +-8, where sigmoid and tanh are flat to 2^-12
-# sigmoid and tanh values are in units of 2^-GATE_BITS (15); the cell state in units of 2^-CELL_BITS (12),
-# clamped to +-16 (CELL_MAX); the integer cell is pixzip.kernels.lstm_cell, which indexes tanh by the cell
-# in units of 1/GATE_STEP
-assert GATE_STEP == 2 ** (CELL_BITS - INDEX_SHIFT)
 HIDDEN_SCALE = 1 / ACT_MAX  # h in [-1, 1] is int8 in units of 1/127
-
-
-@dataclass(frozen=True)
-class RowLSTMConfig(PixelCNNConfig):
-    """The PixelCNN's settings, read for the Row LSTM: `blocks` is the number of LSTM layers and `kernel`
-    the width of both the input-to-state and the state-to-state convolutions."""
-
-    hidden: int = 48
-    blocks: int = 4
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "RowLSTMConfig":
-        return from_dict(cls, d, "model config")
-
-
-@dataclass(frozen=True)
-class DiagonalBiLSTMConfig(RowLSTMConfig):
-    """As RowLSTMConfig; `kernel` is unused (the diagonal LSTMs' convolutions are 1x1 and 2x1)."""
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiagonalBiLSTMConfig":
-        return from_dict(cls, d, "model config")
-
-
-def gate_tables() -> tuple[np.ndarray, np.ndarray]:
-    """(sigmoid, tanh) at z = -GATE_MAX .. GATE_MAX units of 1/GATE_STEP, in units of 2^-GATE_BITS: int64
-    (2 GATE_MAX + 1,). Stored with the weights, so no machine evaluates sigmoid or tanh on the coding path."""
-    z = np.arange(-GATE_MAX, GATE_MAX + 1) / GATE_STEP
-    one = 2.0**GATE_BITS
-    return (np.floor(one / (1 + np.exp(-z)) + 0.5).astype(np.int64),
-            np.floor(one * np.tanh(z) + 0.5).astype(np.int64))
-
-
-def input_mask(features: int, kernel: int, groups: int) -> torch.Tensor:
-    """(4F, F, k) 0/1 mask of the input-to-state row convolution: taps left of the centre see everything,
-    the centre tap its own and earlier channel groups, taps to the right nothing."""
-    m = torch.zeros(4 * features, features, kernel)
-    c = kernel // 2
-    g_out = (torch.arange(4 * features) % features) // (features // groups)
-    g_in = torch.arange(features) // (features // groups)
-    m[:, :, :c] = 1
-    m[:, :, c] = (g_in[None, :] <= g_out[:, None]).float()
-    return m
 
 
 class LSTMGates(nn.Module):

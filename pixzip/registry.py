@@ -15,6 +15,7 @@ model that another of the same name hides. A file that cannot be read or does no
 ModelError, whichever way it was found.
 """
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -27,26 +28,69 @@ from typing import Callable
 import numpy as np
 
 from . import intlstm, intnet, intscale, modelcheck
-from .multiscale import MultiScaleConfig
-from .pixelcnn import PixelCNNConfig
-from .pixelrnn import DiagonalBiLSTMConfig, RowLSTMConfig
+from .intformat import DiagonalBiLSTMConfig, MultiScaleConfig, PixelCNNConfig, RowLSTMConfig
+from .network import MultiScaleNetwork, Network
 
 ENV_PATH = "PIXZIP_MODEL_PATH"
 
 
 @dataclass(frozen=True)
 class Architecture:
-    config: type  # the config dataclass, stored with the weights
+    """Everything an architecture's name stands for, in one record: adding an architecture is adding one.
+
+    The float model is named by "module:Class" and imported on first use, so that loading and running model
+    files (compress, decompress) never imports training code; the rest is the integer path's."""
+
+    name: str  # as stored in model files and checkpoints, and given to --arch
+    config: type  # the config dataclass (pixzip.intformat), stored with the weights
     network: type  # the integer network, built from a model file's arrays
-    export: Callable  # a calibrated float model (pixzip.train.MODELS) -> its model file's arrays
+    export: Callable  # a calibrated float model -> its model file's arrays
+    model_path: str  # "module:Class" of the trainable float model
+    conditional: bool = False  # can be a multi-scale model's base: has conditional versions (below)
+
+    @property
+    def model(self) -> type:
+        """The trainable float model class (a torch.nn.Module taking the config)."""
+        module, _, cls = self.model_path.partition(":")
+        return getattr(importlib.import_module(module), cls)
+
+    @property
+    def conditional_network(self) -> type:
+        """The integer network's conditional version: a multi-scale model's full stage (pixzip.intscale)."""
+        self._check_conditional()
+        return intscale.conditional_network(self.network)
+
+    @property
+    def conditional_model(self) -> type:
+        """The float model's conditional version (pixzip.multiscale)."""
+        self._check_conditional()
+        from .multiscale import conditional_model  # training code: imported only when training asks
+
+        return conditional_model(self.model)
+
+    def _check_conditional(self) -> None:
+        if not self.conditional:
+            raise ValueError(f"architecture {self.name!r} has no conditional version (it is no multi-scale base)")
 
 
-ARCHITECTURES = {
-    "pixelcnn": Architecture(PixelCNNConfig, intnet.IntegerPixelCNN, intnet.export_arrays),
-    "rowlstm": Architecture(RowLSTMConfig, intlstm.IntegerRowLSTM, intlstm.export_arrays),
-    "diagbilstm": Architecture(DiagonalBiLSTMConfig, intlstm.IntegerDiagonalBiLSTM, intlstm.export_arrays),
-    "multiscale": Architecture(MultiScaleConfig, intscale.IntegerMultiScale, intscale.export_arrays),
-}
+ARCHITECTURES = {a.name: a for a in [
+    Architecture("pixelcnn", PixelCNNConfig, intnet.IntegerPixelCNN, intnet.export_arrays,
+                 "pixzip.pixelcnn:PixelCNN", conditional=True),
+    Architecture("rowlstm", RowLSTMConfig, intlstm.IntegerRowLSTM, intlstm.export_arrays,
+                 "pixzip.pixelrnn:RowLSTM", conditional=True),
+    Architecture("diagbilstm", DiagonalBiLSTMConfig, intlstm.IntegerDiagonalBiLSTM, intlstm.export_arrays,
+                 "pixzip.pixelrnn:DiagonalBiLSTM", conditional=True),
+    Architecture("multiscale", MultiScaleConfig, intscale.IntegerMultiScale, intscale.export_arrays,
+                 "pixzip.multiscale:MultiScale"),
+]}
+
+
+def arch_of(config: PixelCNNConfig) -> str:
+    """The architecture name of a model config (its exact type: a RowLSTMConfig is also a PixelCNNConfig)."""
+    for name, arch in ARCHITECTURES.items():
+        if type(config) is arch.config:
+            return name
+    raise KeyError(type(config).__name__)
 
 
 class ModelError(ValueError):
@@ -59,7 +103,7 @@ class Model:
     arch: str
     path: Path
     sha256: bytes
-    network: intnet.IntegerPixelCNN  # or a subclass
+    network: Network | MultiScaleNetwork  # what pixzip.codec runs (pixzip.network)
 
     @property
     def config(self):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-ACT_MAX = 127
+from .intformat import ACT_MAX
 ROWS = 4  # positions computed together: each weight loaded once for four of them
 
 

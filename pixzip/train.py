@@ -19,23 +19,17 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import multiscale, registry
 from .config import from_dict
 from .pixelcnn import PixelCNN, PixelCNNConfig
-from . import multiscale
-from .multiscale import MultiScale, MultiScaleConfig
-from .pixelrnn import DiagonalBiLSTM, DiagonalBiLSTMConfig, RowLSTM, RowLSTMConfig
 from .predictor import image_residuals
 from .image import IMAGE_SUFFIXES, load_image, to_pixels
 from .widepng import WideImage
 
 
-MODELS = {"pixelcnn": PixelCNN, "rowlstm": RowLSTM, "diagbilstm": DiagonalBiLSTM, "multiscale": MultiScale}  # architecture name -> trainable float model
-
-
-def arch_of(config: PixelCNNConfig) -> str:
-    """The architecture name of a model config (its exact type: a RowLSTMConfig is also a PixelCNNConfig)."""
-    return {PixelCNNConfig: "pixelcnn", RowLSTMConfig: "rowlstm", DiagonalBiLSTMConfig: "diagbilstm",
-            MultiScaleConfig: "multiscale"}[type(config)]
+# Architecture name -> trainable float model: a view of pixzip.registry.ARCHITECTURES, where they are defined.
+MODELS = {name: arch.model for name, arch in registry.ARCHITECTURES.items()}
+arch_of = registry.arch_of  # a model config -> its architecture's name
 
 
 @dataclass(frozen=True)
