@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from . import codec, registry
-from .image import ImageError, load_pixels
+from . import codec, modes, registry, widepng
+from .image import ImageError, load_image
 
 Codec = tuple[Callable[[np.ndarray], bytes], Callable[[bytes], np.ndarray]]
 
@@ -65,30 +65,57 @@ class Row:
     decode_s: float
 
 
-def _pixzip_codec(model: registry.Model) -> Codec:
+BENCH_MODES = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}  # channels -> the mode pixels are benchmarked in
+
+
+def _pixzip_codec(model: registry.Model, adapt: bool) -> Codec:
     def encode(px):
-        return codec.compress_pixels(px, "RGB" if px.shape[2] == 3 else "L", model)[0]
+        image = Image.fromarray(px[:, :, 0] if px.shape[2] == 1 else px, BENCH_MODES[px.shape[2]])
+        return codec.compress_planes(modes.split(image), model, adapt=adapt)[0]
 
     def decode(data):
-        return codec.decompress_pixels(data, models=model)[0]
+        planes = codec.decompress_planes(data, models=model)
+        return np.concatenate(planes.planes, axis=2)  # RGB then alpha, L then alpha: the image's channels
 
     return encode, decode
 
 
+def load_bench_pixels(path: Path) -> np.ndarray:
+    """An image file -> (H, W, C) 8-bit pixels every codec is given: L, LA, RGB or RGBA (palette images
+    as RGB or RGBA, 16-bit ones at 8 bits: the benchmark compares codecs, not modes; docs/modes.md does)."""
+    image, _ = load_image(path)
+    if isinstance(image, widepng.WideImage):
+        image = image.colours_8bit()
+    if image.mode not in BENCH_MODES.values():
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    px = np.asarray(image, dtype=np.uint8)
+    return np.ascontiguousarray(px[:, :, None] if px.ndim == 2 else px)
+
+
+def _same(back: np.ndarray, px: np.ndarray) -> bool:
+    """A codec's decoded pixels equal px (H, W, C); one that drops an alpha channel that is all opaque (as
+    optimized PNG does) is exact too."""
+    back = back.reshape(px.shape[:2] + (-1,))
+    if back.shape[2] == px.shape[2] - 1 and (px[:, :, -1] == 255).all():
+        px = px[:, :, :-1]
+    return back.shape == px.shape and np.array_equal(back, px)
+
+
 def run(images: list[Path], models: list[str | None], codecs: list[str] | None = None,
-        log: Callable[[str], None] = print) -> tuple[list[Row], dict[str, str], float]:
+        log: Callable[[str], None] = print, adapt: tuple[bool, ...] = (True,)) -> tuple[list[Row], dict[str, str], float]:
     """Measure every codec on every image; returns the rows, the codecs that are unavailable and pixzip's
-    start-up seconds."""
+    start-up seconds. adapt: pixzip with the adaptive stage (True), without (False), or both."""
     table: dict[str, Codec | str] = {}
     start = time.perf_counter()
     for name in models:
         m = registry.resolve(name)
         label = f"pixzip {m.name}"
-        if label in table:  # two models of one name (e.g. a release's default and the one before it)
+        if any(k.startswith(label) for k in table):  # two models of one name (e.g. a release's default and the one before it)
             label = f"pixzip {m.name}-{m.sha256.hex()[:8]}"
-        table[label] = _pixzip_codec(m)
-        encode, decode = table[label]
-        decode(encode(np.zeros((8, 8, m.config.channels), np.uint8)))  # load the kernels
+        for a in adapt:
+            table[label + ("" if a else " --no-adapt")] = _pixzip_codec(m, a)
+            encode, decode = table[label + ("" if a else " --no-adapt")]
+            decode(encode(np.zeros((8, 8, m.config.channels), np.uint8)))  # load the kernels
     startup = time.perf_counter() - start
     for name, c in _classical().items():
         if codecs is None or any(name.startswith(k) for k in codecs):
@@ -100,7 +127,7 @@ def run(images: list[Path], models: list[str | None], codecs: list[str] | None =
                file=sys.stderr)
     for path in images:
         try:
-            px, mode = load_pixels(path)
+            px = load_bench_pixels(path)
         except ImageError as e:
             raise ImageError(f"{path}: {e}") from None
         for name, (encode, decode) in available.items():
@@ -110,7 +137,7 @@ def run(images: list[Path], models: list[str | None], codecs: list[str] | None =
             t1 = time.perf_counter()
             back = np.asarray(decode(data))
             t2 = time.perf_counter()
-            if not np.array_equal(back.reshape(px.shape), px):
+            if not _same(back, px):
                 raise AssertionError(f"{name} did not round-trip {path}")
             rows.append(Row(path.name, name, px.shape[0] * px.shape[1], px.size, len(data), t1 - t0, t2 - t1))
             bar.update()

@@ -94,7 +94,7 @@ def compress_file(path: Path, target: Path, opts: dict, progress=None) -> tuple[
     planes = modes.split(image)
     costs = np.zeros(planes.planes[0].shape[:2]) if opts["heatmap"] else None
     data, rep = codec.compress_planes(planes, _model(opts["model"]), tile=opts["tile"], device=opts["device"],
-                                      progress=progress, costs=costs)
+                                      progress=progress, costs=costs, adapt=opts.get("adapt", True))
     write_output(target, data, opts["force"])
     if opts["heatmap"]:
         from .heatmap import render
@@ -210,8 +210,10 @@ def batch_options(f):
 @click.option("--tile", default=codec.DEFAULT_TILE, show_default=True, help="Tile side in pixels.")
 @click.option("--heatmap", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write a PNG of what each pixel costs in bits, beside the image (one input only).")
+@click.option("--no-adapt", is_flag=True, help="The network's distributions alone, no adaptive stage (format "
+              "version 3: larger files, a little faster).")
 @batch_options
-def compress(paths, output, model, force, as_json, device, tile, heatmap, recursive, jobs, keep):
+def compress(paths, output, model, force, as_json, device, tile, heatmap, no_adapt, recursive, jobs, keep):
     """Compress images to PATH.pxz ("-": standard input to standard output). Exit code 0 only if every
     file succeeded."""
     found = expand(paths, recursive, IMAGE_SUFFIXES)
@@ -226,7 +228,8 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap, recurs
         raise Failure(str(e)) from None
     several = len(files) > 1
     jobs_list = targets_of(found, output, compressed_name)
-    opts = {"model": model, "force": force, "device": device, "tile": tile, "heatmap": heatmap, "rm": not keep}
+    opts = {"model": model, "force": force, "device": device, "tile": tile, "heatmap": heatmap, "rm": not keep,
+            "adapt": not no_adapt}
 
     def report(stats: dict, warnings: list[str]):
         for w in warnings:
@@ -432,7 +435,8 @@ def export(run_dir, name, models_dir, val, data_note):
               "jpeg 2000); default all.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Report folder: report.md, results.csv, plot.png (bpsp against decode time).")
-def bench(folders, models, codecs, out_dir):
+@click.option("--no-adapt", is_flag=True, help="Also each model without the adaptive stage (format version 3).")
+def bench(folders, models, codecs, out_dir, no_adapt):
     """Compare pixzip with the classical lossless codecs (sizes verified, times measured)."""
     from . import bench as benchmark
     from .train import find_images
@@ -443,7 +447,8 @@ def bench(folders, models, codecs, out_dir):
     try:
         rows, missing, startup = benchmark.run(images, list(models) or [None],
                                                codecs.split(",") if codecs else None,
-                                               log=lambda m: click.echo(m, err=True))
+                                               log=lambda m: click.echo(m, err=True),
+                                               adapt=(True, False) if no_adapt else (True,))
     except EXPECTED_ERRORS as e:
         raise Failure(str(e)) from None
     click.echo(benchmark.markdown(rows, missing, startup))
