@@ -18,10 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pixzip import codec, coder, registry, softmax  # noqa: E402
-from pixzip.image import load_pixels  # noqa: E402
-from pixzip.train import MODELS  # noqa: E402
+from pixzip import codec, coder, registry, softmax
+from pixzip.image import load_pixels
+from pixzip.train import MODELS
 
 IMAGE = "../shared/data/val/the-mouse.png"
 

@@ -20,13 +20,22 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]  # pixzip, train/
-from pixzip import registry  # noqa: E402
-from pixzip.pixelcnn import INPUT_SCALE, STREAM_FINE_SHIFT, PixelCNN, PixelCNNConfig  # noqa: E402
-from pixzip.train import TrainConfig  # noqa: E402
-from requantize import parse_settings, save  # noqa: E402
+from pixzip import registry
+from pixzip.pixelcnn import INPUT_SCALE, STREAM_FINE_SHIFT, PixelCNN, PixelCNNConfig
+from pixzip.train import TrainConfig
 
 SETTINGS = {"joint_channels": lambda v: v.lower() in ("1", "true", "yes")}
+
+
+def parse_settings(settings) -> dict:
+    """key=value strings -> {key: value} for the keys of SETTINGS; exits on any other key."""
+    parsed = {}
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        if key not in SETTINGS:
+            sys.exit(f"{key!r} cannot be set here ({', '.join(SETTINGS)})")
+        parsed[key] = SETTINGS[key](value)
+    return parsed
 
 
 def _ratio(arrays: dict, name: str) -> np.ndarray:
@@ -81,7 +90,7 @@ def main(source: str, target: str, *settings: str) -> None:
     m = registry.load_file(Path(source))
     if m.arch != "pixelcnn":
         sys.exit(f"{source} is a {m.arch} model: only pixelcnn models can be dequantized")
-    config = PixelCNNConfig.from_dict({**m.config.to_dict(), **parse_settings(settings, SETTINGS)})
+    config = PixelCNNConfig.from_dict({**m.config.to_dict(), **parse_settings(settings)})
     model = dequantize(m.network.arrays, m.config, config)
     if as_float:
         model.scales.zero_()
@@ -90,7 +99,9 @@ def main(source: str, target: str, *settings: str) -> None:
     state = {"arch": "pixelcnn", "data": f"dequantized from {source}", "config": config.to_dict(),
              "train": {}, "model": model.state_dict(), "optimizer": opt.state_dict(), "step": 0, "seconds": 0.0,
              "log": [{"dequantized_from": source, "sha256": m.sha256.hex()}], "world_size": 1}
-    save(state, target)
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, target)
+    print(f"{target}: step {state['step']}, config {state['config']}")
 
 
 if __name__ == "__main__":

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pixzip.export import load_checkpoint  # noqa: E402
-from pixzip.train import load_dataset, nll_bits  # noqa: E402
+from pixzip.export import load_checkpoint
+from pixzip.train import load_dataset, nll_bits
 
 VAL = Path("../shared/data/val")
 

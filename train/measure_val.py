@@ -6,9 +6,8 @@ format), as docs/models.md's tables give them. Run from the repository root:
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pixzip import registry  # noqa: E402
-from pixzip.export import measure  # noqa: E402
+from pixzip import registry
+from pixzip.export import measure
 
 VAL = Path("../shared/data/val")
 

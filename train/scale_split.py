@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pixzip import codec, registry  # noqa: E402
-from pixzip.intscale import is_known  # noqa: E402
+from pixzip import codec, registry
+from pixzip.intscale import is_known
 
 
 def split(model: registry.Model, images: list[Path], tile: int = codec.DEFAULT_TILE) -> tuple[float, float, float]:

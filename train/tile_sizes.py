@@ -8,10 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from pixzip import codec, registry  # noqa: E402
-from pixzip.image import load_pixels  # noqa: E402
-from pixzip.train import find_images  # noqa: E402
+from pixzip import codec, registry
+from pixzip.image import load_pixels
+from pixzip.train import find_images
 
 
 def main(folder: str, *specs: str) -> None:
