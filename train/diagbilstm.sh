@@ -3,9 +3,9 @@
 # mask-A stem, residual inputs) trained on ../shared/data/train for 800 steps on one CPU thread (the last
 # 160 quantization-aware), then exported and measured on ../shared/data/val. See docs/models.md.
 #
-# The shipped model is the Diagonal BiLSTM run of train/equal_budget.sh (the same command, with its output
-# in runs/equal/diagbilstm; 101 minutes on cores shared with other trainings), exported under this name:
-# the comparison at equal steps there. It replaced diagbilstm-017512a7 (618 steps on a 90-minute budget,
+# The shipped model is the Diagonal BiLSTM run of train/experiments/equal_budget.sh (the same command, with
+# its output in runs/equal/diagbilstm; 101 minutes on cores shared with other trainings), exported under this
+# name: the comparison at equal steps there. It replaced diagbilstm-017512a7 (618 steps on a 90-minute budget,
 # val 2.774 bpsp), which stays in models/ so that files made with it decode.
 set -euo pipefail
 cd "$(dirname "$0")/.."

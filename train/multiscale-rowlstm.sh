@@ -4,8 +4,9 @@
 # ../shared/data/train for 800 steps on one CPU thread (the last 160 quantization-aware), then exported and
 # measured on ../shared/data/val. See docs/models.md.
 #
-# The shipped model is the Multi-Scale Row LSTM run of train/equal_budget.sh (the same command, with its
-# output in runs/equal/multiscale-rowlstm), exported under this name: the comparison at equal steps there.
+# The shipped model is the Multi-Scale Row LSTM run of train/experiments/equal_budget.sh (the same command,
+# with its output in runs/equal/multiscale-rowlstm), exported under this name: the comparison at equal steps
+# there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pixzip train --config train/multiscale-rowlstm.toml --data ../shared/data/train --val ../shared/data/val \

@@ -7,7 +7,7 @@
 # Row LSTM and Multi-Scale PixelCNN in turn, and the Multi-Scale Row LSTM. Validation happens once, at the end, on the exact integer model; then each run is exported to
 # runs/equal/models (not shipped) with its actual file cost on ../shared/data/val.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 STEPS=${STEPS:-800}
 OUT=runs/equal
 mkdir -p "$OUT"

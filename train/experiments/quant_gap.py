@@ -1,8 +1,8 @@
 """Where the quantization gap comes from: a float PixelCNN checkpoint (before its quantization-aware phase)
 evaluated with parts of the integer arithmetic simulated, on whole validation images.
 
-    python train/quant_gap.py CHECKPOINT [VAL_DIR]
-    python train/quant_gap.py --integer CHECKPOINT [VAL_DIR]
+    python train/experiments/quant_gap.py CHECKPOINT [VAL_DIR]
+    python train/experiments/quant_gap.py --integer CHECKPOINT [VAL_DIR]
 
 Each row quantizes some of: the weights (int8 per output channel as pixzip.pixelcnn.MaskedConv, or 15-bit
 for a wide first layer), the output layer (power-of-two logit unit), the activations (int8 at the 99.99th

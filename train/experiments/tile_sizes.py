@@ -2,7 +2,7 @@
 with each TILE/CHUNK (tile side in pixels / tiles decoded together), timed in one process after a warm-up,
 every round trip checked (docs/benchmarks.md, "What the tiles cost"). Run from the repository root:
 
-    python train/tile_sizes.py ../shared/data/val 128/64 64/64 64/256 48/512 32/64 32/1024
+    python train/experiments/tile_sizes.py ../shared/data/val 128/64 64/64 64/256 48/512 32/64 32/1024
 """
 import sys
 import time

@@ -1,8 +1,8 @@
 """Float-model cost (bits per subpixel) on the whole validation images for training checkpoints, as the
 rows of docs/models.md's "what training compute buys" table. Run from the repository root:
 
-    python train/eval_snapshots.py runs/snapshots/*.pt
-    python train/eval_snapshots.py --float runs/rowlstm/checkpoint.pt   # a quantized checkpoint's float model
+    python train/experiments/eval_snapshots.py runs/snapshots/*.pt
+    python train/experiments/eval_snapshots.py --float runs/rowlstm/checkpoint.pt   # a quantized one's float model
 
 (--float evaluates a quantization-aware checkpoint's weights as the float model, scales switched off.)
 """

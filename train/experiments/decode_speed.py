@@ -4,7 +4,7 @@ depend on the weights' values, only the coder's share a little on the bits), and
 split by function (cProfile). Run from the repository root on a quiet machine (docs/benchmarks.md,
 "Where decoding time goes"):
 
-    python train/decode_speed.py [IMAGE]
+    python train/experiments/decode_speed.py [IMAGE]
 """
 import cProfile
 import io

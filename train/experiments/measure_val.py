@@ -1,7 +1,7 @@
 """Actual file sizes of model files on the validation photos (whole .pxz files, default tiles, the current
 format), as docs/models.md's tables give them. Run from the repository root:
 
-    python train/measure_val.py models/rowlstm-202a1738.npz models/pixelcnn-51901d66.npz
+    python train/experiments/measure_val.py models/rowlstm-202a1738.npz models/pixelcnn-51901d66.npz
 """
 import sys
 from pathlib import Path

@@ -3,7 +3,7 @@ each tile: the small image) and the rest, in bits per subpixel over a folder of 
 model that is bits(small) and bits(rest | small); for a single-scale model, the same pixels' share of its
 raster-order code, which is what the scales are compared against. Run from the repository root:
 
-    PIXZIP_MODEL_PATH=runs/equal/models python train/scale_split.py ../shared/data/val MODEL...
+    PIXZIP_MODEL_PATH=runs/equal/models python train/experiments/scale_split.py ../shared/data/val MODEL...
 
 (models by name or path; the ideal code lengths of the exact integer model, 128 x 128 tiles).
 """

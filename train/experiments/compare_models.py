@@ -5,12 +5,13 @@ integer model (ideal) and of actual files, and measured speed. Run from the repo
     pixzip bench ../shared/data/val -m pixelcnn -m rowlstm -m diagbilstm -m multiscale --codecs png \
         --out runs/bench-models
 
-as  python train/compare_models.py runs/bench-models/results.csv [NAME=RUN_DIR ...] [--manifest FILE]
+as  python train/experiments/compare_models.py runs/bench-models/results.csv [NAME=RUN_DIR ...] \
+        [--manifest FILE]
 
 The models are those of models/manifest.json, or of the manifest FILE that `pixzip export --models-dir`
-wrote (train/equal_budget.sh's models). Each NAME=RUN_DIR (the training run of model NAME) adds the float
-NLL: the run's final weights evaluated as the float model (activation scales switched off) on the whole
-validation images; and a second table, the runs' training cost (running mean over the last 100 steps,
+wrote (train/experiments/equal_budget.sh's models). Each NAME=RUN_DIR (the training run of model NAME) adds
+the float NLL: the run's final weights evaluated as the float model (activation scales switched off) on the
+whole validation images; and a second table, the runs' training cost (running mean over the last 100 steps,
 bits per subpixel of the training crops) at every 100th step.
 """
 import csv

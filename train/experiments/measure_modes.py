@@ -1,4 +1,5 @@
-# Measures what each image mode costs (docs/modes.md): python train/measure_modes.py (needs .[bench], scikit-image).
+# Measures what each image mode costs (docs/modes.md): python train/experiments/measure_modes.py
+# (needs .[bench], scikit-image).
 import io, os, numpy as np, skimage
 from PIL import Image
 import imagecodecs as ic, oxipng
