@@ -1,0 +1,38 @@
+"""Coding never imports training code: compress and decompress run on the integer network alone."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+# The float models and their training: what a decoder must not need (nor load: torch.nn models, tqdm...).
+TRAINING = ["pixzip.pixelcnn", "pixzip.pixelrnn", "pixzip.multiscale", "pixzip.train", "pixzip.export"]
+
+SCRIPT = """
+import json, sys
+import numpy as np
+from pixzip import codec
+after_import = sorted(sys.modules)
+pixels = (np.arange(6 * 5 * 3).reshape(6, 5, 3) * 7 % 256).astype(np.uint8)
+data, _ = codec.compress_pixels(pixels, "RGB")
+back, mode = codec.decompress_pixels(data)
+assert mode == "RGB" and (back == pixels).all()
+print(json.dumps({"import": after_import, "coding": sorted(sys.modules)}))
+"""
+
+
+# pixzip/modelcheck.py (load-time range checks) took two constants from pixzip.pixelcnn; they live in
+# pixzip.intformat now. Until its import moves there too, loading a model imports the float PixelCNN.
+MODELCHECK_PENDING = "from .pixelcnn import" in (REPO / "pixzip" / "modelcheck.py").read_text()
+
+
+@pytest.mark.xfail(MODELCHECK_PENDING, strict=True, reason="pixzip/modelcheck.py still imports pixzip.pixelcnn")
+def test_coding_imports_no_training_code():
+    """Importing pixzip.codec, and compressing and decompressing with the shipped default model, in a
+    fresh interpreter loads none of the training modules."""
+    out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=REPO, capture_output=True, text=True, check=True)
+    loaded = json.loads(out.stdout.strip().splitlines()[-1])
+    for stage in ("import", "coding"):
+        assert not [m for m in TRAINING if m in loaded[stage]], stage
