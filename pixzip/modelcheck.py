@@ -10,7 +10,7 @@ could compute different integers; no exported model comes near the limits.
 import numpy as np
 
 from .kernels import GATE_BITS
-from .pixelcnn import MAX_LOGIT_SHIFT, MULTIPLIER_BITS
+from .intformat import MAX_LOGIT_SHIFT, MULTIPLIER_BITS
 from .softmax import EXP_ONE
 
 GATE_ONE = 1 << GATE_BITS  # sigmoid and tanh tables: |value| <= 1 in units of 2^-GATE_BITS

@@ -107,8 +107,9 @@ def nll_bits(net: torch.nn.Module, x: torch.Tensor, predictor: str) -> torch.Ten
 
 
 def validate(model: PixelCNN, images: list[torch.Tensor]) -> tuple[float, str]:
-    """Bits per subpixel on whole images (C, H, W): once the model is quantized, what files will really
-    cost - the ideal code length of the exact integer model's frequencies, computed by the encoder itself
+    """Bits per subpixel on whole images (C, H, W): once the model is quantized, what files without the
+    adaptive stage (compress --no-adapt, format 3) will really cost - the network's own quality - the ideal
+    code length of the exact integer model's frequencies, computed by the encoder itself
     (tiles included); before that, the float model's NLL."""
     subpixels = sum(im.numel() for im in images)
     if model.quantized:

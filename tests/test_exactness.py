@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from pixzip import codec, container, intnet
+from pixzip import codec, container, encoder, intnet
 from pixzip.image import checksum
 
 SHAPES = [(1, 1), (2, 3), (7, 5), (17, 40), (33, 9), (64, 64), (70, 71)]
@@ -40,8 +40,8 @@ def test_batch_composition_does_not_change_bytes(tiny_rgb, monkeypatch):
     pixels = smooth_image(45, 70)
     reference = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16)[0]
     for encode_batch, freq_batch in ((7, 5), (1000, 33), (10**6, 10**6)):
-        monkeypatch.setattr(codec, "ENCODE_BATCH", encode_batch)
-        monkeypatch.setattr(codec, "FREQ_BATCH", freq_batch)
+        monkeypatch.setattr(encoder, "ENCODE_BATCH", encode_batch)
+        monkeypatch.setattr(encoder, "FREQ_BATCH", freq_batch)
         assert codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16)[0] == reference
 
 

@@ -3,8 +3,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from .conftest import REPO
 
 # The float models and their training: what a decoder must not need (nor load: torch.nn models, tqdm...).
@@ -23,12 +21,6 @@ print(json.dumps({"import": after_import, "coding": sorted(sys.modules)}))
 """
 
 
-# pixzip/modelcheck.py (load-time range checks) took two constants from pixzip.pixelcnn; they live in
-# pixzip.intformat now. Until its import moves there too, loading a model imports the float PixelCNN.
-MODELCHECK_PENDING = "from .pixelcnn import" in (REPO / "pixzip" / "modelcheck.py").read_text()
-
-
-@pytest.mark.xfail(MODELCHECK_PENDING, strict=True, reason="pixzip/modelcheck.py still imports pixzip.pixelcnn")
 def test_coding_imports_no_training_code():
     """Importing pixzip.codec, and compressing and decompressing with the shipped default model, in a
     fresh interpreter loads none of the training modules."""

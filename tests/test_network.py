@@ -11,11 +11,8 @@ from pixzip import intlstm, intnet, intscale, network, registry
 from pixzip.intformat import MultiScaleConfig
 from pixzip.schedule import Layout
 
-# The coding path: pixzip.codec, and the modules it is being split into where they exist.
+# The coding path: the API, the encoder, the decoder and the stream order.
 CODING = ["codec", "encoder", "decoder", "stream"]
-# Spellings codec.py used before the interface named them: bn.x[pos] = values (now bn.set_pixels) and
-# st["o"] (now st.head_output). Empty this once codec.py has moved on.
-LEGACY = {"bn": {"x"}, "st": {"o"}}
 
 
 def members(protocol: type) -> set[str]:
@@ -45,10 +42,10 @@ def test_codec_uses_only_the_interface():
     """Everything the coding path touches of a network (net), a bound network (bn) and a step's state (st)
     is named by pixzip.network."""
     specs = [importlib.util.find_spec(f"pixzip.{name}") for name in CODING]
-    tree = ast.Module([ast.parse(Path(spec.origin).read_text()) for spec in specs if spec], [])
+    tree = ast.Module([ast.parse(Path(spec.origin).read_text()) for spec in specs], [])
     assert used(tree, "net") <= members(network.Network) | members(network.MultiScaleNetwork)
-    assert used(tree, "bn") <= members(network.ConditionalBound) | LEGACY["bn"]
-    assert used(tree, "st") <= {"head_output"} | LEGACY["st"]
+    assert used(tree, "bn") <= members(network.ConditionalBound)
+    assert used(tree, "st") <= {"head_output"}
     assert used(tree, "bn") and used(tree, "net")  # the variables are still called so: the check checks
 
 

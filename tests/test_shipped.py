@@ -13,9 +13,10 @@ from tests.test_container import version1
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 # SHA-256 of samples/astronaut.png compressed with the shipped default model (default tile and chunk), as
-# written (format version 3) and without sharpness (version 2: every integer the network computes, the same
-# since the model shipped). Change them only on purpose (a new default model, tile size or format version),
-# never to make a test pass.
+# written (format version 4, the adaptive stage), without the adaptive stage (version 3) and without sharpness
+# either (version 2: every integer the network computes, the same since the model shipped). Change them only
+# on purpose (a new default model, tile size or format version), never to make a test pass.
+GOLDEN_V4 = "c11438ccd314ab224f9cdd55554d6393ff51f6f8ec956cdb578d87fb49f7ae60"
 GOLDEN = "576694bba6a4eb10e311eb77ec383d1dc7568cdeb0dc7521d9b292779b9aa468"
 GOLDEN_V2 = "f1d8483da22a4aefc50b8dfc9a60cd4ceeab2d4ccc06540087f1d28acca6ce79"
 # The first release's default model, still shipped (not in the manifest) so that its files decode: the
@@ -34,6 +35,15 @@ GOLDEN_CROP = {
     "diagbilstm": "2b54b0a1da20439b602db3f8797bad733d2f1e905a885c286ef291e3b4f7546c",
     "multiscale": "7c3008fd31659690436ddaef08015ac147b9e1e5096451fb8ab573a9f91a0ca0",
     "multiscale-rowlstm": "6658a8471459181daf3df5db64c500884ccc4f60f6967eaf34c88df5543de51e",
+}
+
+# The same crop with each shipped model as written (format version 4: sharpness and the adaptive stage).
+GOLDEN_CROP_V4 = {
+    "diagbilstm": "fd607717c272e9945a1d6d08dc820e299ee196a39f12f79e1e39938ab2e2c739",
+    "multiscale": "07b75f5158a6f44a096608998bcdfdafa7449571c116434549aa6acabb521cc5",
+    "multiscale-rowlstm": "1ebac604268467adfb90e84f14a04333ec3569398b3fe1d0bfb56631073cf6fd",
+    "rowlstm": "3457e99412b1a3c765d8da0014b84779590d2c540c90458f3a369ab46ac5de67",
+    "pixelcnn": "2ad947004958d0b1663f88ef5e537626292c4270aabaea0348172641289f5464",
 }
 
 # Models replaced by a better one of the same name, still shipped (not in the manifest) so that their files
@@ -65,6 +75,16 @@ def test_every_shipped_architecture_round_trips_with_golden_bytes(name):
         np.testing.assert_array_equal(out, pixels)
     assert report.bpsp < 8  # a trained model, not noise
     assert sharpened_report.ideal_bits < report.ideal_bits
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_CROP_V4))
+def test_every_shipped_architecture_adaptive_golden_bytes(name):
+    """Format version 4 with each shipped model: pinned bytes, decoded exactly, smaller than version 3."""
+    pixels = sample_crop()
+    data = codec.compress_pixels(pixels, "RGB", registry.resolve(name))[0]
+    assert container.unpack(data)[0].version == 4
+    assert hashlib.sha256(data).hexdigest() == GOLDEN_CROP_V4[name], f"model {name}'s adaptive output changed"
+    np.testing.assert_array_equal(codec.decompress_pixels(data)[0], pixels)
 
 
 @pytest.mark.parametrize("file", sorted(RETIRED_CROP))
@@ -117,8 +137,11 @@ def test_payload_within_half_a_percent_of_ideal(sample_file):
 
 def test_golden_bytes(sample_file, default_model):
     digest = hashlib.sha256(sample_file[1]).hexdigest()
-    assert digest == GOLDEN, f"the default model's output changed: {digest}"
+    assert digest == GOLDEN_V4, f"the default model's output changed: {digest}"
     pixels, mode = load_pixels(SAMPLE)
+    v3 = codec.compress_pixels(pixels, mode, default_model, adapt=False)[0]
+    assert hashlib.sha256(v3).hexdigest() == GOLDEN, "the default model's version 3 output changed"
+    assert len(sample_file[1]) < len(v3)
     digest = hashlib.sha256(codec.compress_pixels(pixels, mode, default_model, sharpen=False)[0]).hexdigest()
     assert digest == GOLDEN_V2, f"the default model's integers changed: {digest}"
 
