@@ -142,7 +142,7 @@ class State:
 
     tables: np.ndarray  # (CONTEXTS, 2^TABLE_BITS, 16) uint32: [0] a block's tag, [1..15] counters p22 << 10 | n
     weights: np.ndarray  # (WEIGHT_SETS, INPUTS) int64, fixed point: both mixers' weight sets
-    apm: np.ndarray  # (APM_SETS, APM_POINTS) int64 probabilities (16 bits): both APMs' 
+    apm: np.ndarray  # (APM_SETS, APM_POINTS) int64 probabilities (16 bits): both APMs'
     matches: np.ndarray  # (MATCH_CONTEXTS,) uint32 counters: how often a candidate value's next bit is right
 
     @classmethod
@@ -295,7 +295,8 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
           squash, stretch, rates, r_of_u, u_of_r, cost, tree, settings, coder, buf, probs, costs):  # pragma: no cover
     """Code (or, if decode, decode into symbols) n subpixels in stream order. symbols (n,) residuals r,
     freqs (n, 256) the network's integer frequencies, rows/cols/chans (n,) where each is, boxes (n, 4) its
-    tile (y0, x0, y1, x1), preds (n,) the predictions the residuals are taken from, img (H, W, C) the pixel values coded so far (read at earlier positions only),
+    tile (y0, x0, y1, x1), preds (n,) the predictions the residuals are taken from, img (H, W, C) the pixel
+    values coded so far (read at earlier positions only),
     res (H, W, C) the u of each coded subpixel (written here), side (H, W, S) earlier planes' values,
     coder/buf the arithmetic coder's state and bytes, probs (n, MAX_DECISIONS) each decision's probability
     (a trace for tests, 0 past a symbol's last decision; or (0, _)), costs (n,) each one's cost in bits."""

@@ -102,7 +102,8 @@ def _same(back: np.ndarray, px: np.ndarray) -> bool:
 
 
 def run(images: list[Path], models: list[str | None], codecs: list[str] | None = None,
-        log: Callable[[str], None] = print, adapt: tuple[bool, ...] = (True,)) -> tuple[list[Row], dict[str, str], float]:
+        log: Callable[[str], None] = print,
+        adapt: tuple[bool, ...] = (True,)) -> tuple[list[Row], dict[str, str], float]:
     """Measure every codec on every image; returns the rows, the codecs that are unavailable and pixzip's
     start-up seconds. adapt: pixzip with the adaptive stage (True), without (False), or both."""
     table: dict[str, Codec | str] = {}
@@ -110,7 +111,8 @@ def run(images: list[Path], models: list[str | None], codecs: list[str] | None =
     for name in models:
         m = registry.resolve(name)
         label = f"pixzip {m.name}"
-        if any(k.startswith(label) for k in table):  # two models of one name (e.g. a release's default and the one before it)
+        # two models of one name (e.g. a release's default and the one before it)
+        if any(k.startswith(label) for k in table):
             label = f"pixzip {m.name}-{m.sha256.hex()[:8]}"
         for a in adapt:
             table[label + ("" if a else " --no-adapt")] = _pixzip_codec(m, a)
@@ -172,7 +174,8 @@ def markdown(rows: list[Row], missing: dict[str, str], startup: float) -> str:
     lines += ["", "| image | " + " | ".join(codecs) + " |", "|---|" + "---:|" * len(codecs)]
     by = {(r.image, r.codec): r for r in rows}
     for im in images:
-        lines.append(f"| {im} | " + " | ".join(f"{8 * by[im, c].bytes / by[im, c].subpixels:.3f}" for c in codecs) + " |")
+        lines.append(f"| {im} | "
+                     + " | ".join(f"{8 * by[im, c].bytes / by[im, c].subpixels:.3f}" for c in codecs) + " |")
     lines += ["", f"pixzip start-up in this process (kernels loaded, not included above): {startup:.2f} s"]
     return "\n".join(lines) + "\n"
 

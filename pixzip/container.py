@@ -1,7 +1,8 @@
 """The .pxz file: header + payloads (docs/format.md specifies it byte by byte). Bytes only, no model.
 
 Version 4 (written) is version 3's layout with payloads coded by the adaptive stage (pixzip.adaptive: binary
-decisions and an arithmetic coder of its own, not constriction). Version 3 (written on request) holds any number of coded planes and the image's metadata, and its payloads code each
+decisions and an arithmetic coder of its own, not constriction). Version 3 (written on request) holds any
+number of coded planes and the image's metadata, and its payloads code each
 tile's sharpness (pixzip.sharpness); version 2 (written on request) is the same without sharpness; version 1
 (read only) held one L or RGB plane and no metadata.
 """

@@ -66,7 +66,8 @@ def _decode_stage(dec, shape: tuple, net, job: Job, small: np.ndarray | None = N
                 if not here:
                     continue
                 at = position[group == coded.index(here[0])]  # this step's coded positions (every channel's)
-                f = _pass_frequencies(net, st.head_output, at, here, coded, sharp, layout.tile_of(flat[at])) if len(at) else None
+                f = (_pass_frequencies(net, st.head_output, at, here, coded, sharp, layout.tile_of(flat[at]))
+                     if len(at) else None)
                 for i, c in enumerate(here):  # in order: a channel's prediction needs the channels before it
                     pred = bn.prediction(c, pos, medians)
                     value = pred.clone() if known is None else torch.from_numpy(

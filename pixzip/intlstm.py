@@ -126,7 +126,8 @@ class BoundRowLSTM(BoundNetwork):
         w_in = self.net.input_weight(name)  # (4F, F, taps)
         w_state = torch.from_numpy(self.net.arrays[f"{name}.state_weight"])  # (4F, F, taps)
         # Kernel taps 0 .. len(input_taps) - 1 are the input taps (the Row LSTM's right half is masked out).
-        blocks = [w_in[:, :, t].T for t in range(len(input_taps))] + [w_state[:, :, t].T for t in range(len(state_taps))]
+        blocks = ([w_in[:, :, t].T for t in range(len(input_taps))]
+                  + [w_state[:, :, t].T for t in range(len(state_taps))])
         layer = self._requant_layer(name, [], torch.cat(blocks, 0), self.gate_cols)
         direction = name.rstrip("0123456789")
         if self.decoder or direction not in self._shared:

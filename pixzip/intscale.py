@@ -147,7 +147,8 @@ class BoundConditional:
         up = c1.repeat_interleave(2, dim=1).repeat_interleave(2, dim=2)[:, :size, :size] * inside
         c2 = self._conv3x3("cond_full", up) * inside  # (n, size, size, Fc)
         k, i, j = torch.nonzero(inside[..., 0], as_tuple=True)
-        self.cond[torch.from_numpy(self.layout.flat(k.cpu().numpy(), i.cpu().numpy(), j.cpu().numpy())).to(dev)] = c2[k, i, j]
+        self.cond[torch.from_numpy(self.layout.flat(k.cpu().numpy(), i.cpu().numpy(),
+                                                    j.cpu().numpy())).to(dev)] = c2[k, i, j]
 
     def _conv3x3(self, name: str, a: torch.Tensor) -> torch.Tensor:
         """An unmasked 3x3 layer over dense maps a (n, h, w, in) int8, zero padded -> (n, h, w, out) int8,

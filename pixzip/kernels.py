@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 # The LSTM cell's fixed point (pixzip.pixelrnn): gates in units of 2^-GATE_BITS, the cell in 2^-CELL_BITS.
+# CELL_BITS is unused here, imported under its old name for backward compatibility.
 from .intformat import ACT_MAX, CELL_BITS, CELL_MAX, GATE_BITS, INDEX_SHIFT, PRODUCT_SHIFT  # noqa: F401
 from .predictor import med
 
@@ -173,8 +174,10 @@ def _lstm_cell(acc, multiplier, offset, shift, c_prev, sigmoid, tanh, h_out, c_o
         for k in range(n):
             zi = min(max((np.int64(acc[r, k]) * multiplier[k] + offset[k]) >> shift, -top), top) + top
             zf = min(max((np.int64(acc[r, n + k]) * multiplier[n + k] + offset[n + k]) >> shift, -top), top) + top
-            zo = min(max((np.int64(acc[r, 2 * n + k]) * multiplier[2 * n + k] + offset[2 * n + k]) >> shift, -top), top) + top
-            zg = min(max((np.int64(acc[r, 3 * n + k]) * multiplier[3 * n + k] + offset[3 * n + k]) >> shift, -top), top) + top
+            zo = min(max((np.int64(acc[r, 2 * n + k]) * multiplier[2 * n + k] + offset[2 * n + k]) >> shift, -top),
+                     top) + top
+            zg = min(max((np.int64(acc[r, 3 * n + k]) * multiplier[3 * n + k] + offset[3 * n + k]) >> shift, -top),
+                     top) + top
             c = (((sigmoid[zf] * np.int64(c_prev[r, k]) + half_f) >> GATE_BITS)
                  + ((sigmoid[zi] * tanh[zg] + half_p) >> PRODUCT_SHIFT))
             c = min(max(c, -CELL_MAX), CELL_MAX)

@@ -45,7 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # The fixed point, masks, gate tables and configs are the integer format's (pixzip.intformat); imported here
-# under their old names too.
+# under their old names too (gate_tables is unused here: imported for backward compatibility, tests use it).
 from .intformat import (ACT_MAX, CELL_BITS, CELL_MAX, GATE_BITS, GATE_MAX, GATE_STEP,  # noqa: F401
                         DiagonalBiLSTMConfig, RowLSTMConfig, gate_tables, input_mask)
 from .pixelcnn import PixelCNN, round_ste, requant_multiplier
@@ -70,7 +70,8 @@ class LSTMGates(nn.Module):
             self.bias[features : 2 * features] = 1.0  # forget gates start open
 
     def integer_params(self, s_in):
-        """s_in: the input's scale, a float or one per input feature (F,). Integer input weight (4F, F, k_in) and state weight (4F, F, k_state) in one accumulator unit per
+        """s_in: the input's scale, a float or one per input feature (F,). Integer input weight (4F, F, k_in)
+        and state weight (4F, F, k_state) in one accumulator unit per
         output, bias (4F,), and the (multiplier (4F,), shift) taking the accumulator to units of 1/GATE_STEP."""
         w_in = self.w_in * self.mask * (s_in[None, :, None] if isinstance(s_in, torch.Tensor) else s_in)
         top = torch.maximum(w_in.detach().abs().amax(dim=(1, 2)),

@@ -12,7 +12,8 @@ Every float step is a single IEEE-754 operation on exactly known operands, so ev
 same bits (no reduction whose order could matter is ever rounded; no fused multiply-add is possible).
 
 This is the hottest loop of both encoder and decoder (256 entries per subpixel), so it runs as one fused
-numba kernel with the output layer (a 1x1 layer from the head's features to the logits), parallel over rows. The float64 product e_j * r of two float32 values is exact, so rounding
+numba kernel with the output layer (a 1x1 layer from the head's features to the logits), parallel over rows.
+The float64 product e_j * r of two float32 values is exact, so rounding
 it to float32 gives exactly the float32 product.
 """
 import math

@@ -116,7 +116,8 @@ def validate(model: PixelCNN, images: list[torch.Tensor]) -> tuple[float, str]:
         from . import codec, registry
 
         arch = registry.ARCHITECTURES[arch_of(model.config)]
-        m = registry.Model("validation", arch_of(model.config), Path("."), b"", arch.network(model.config, arch.export(model)))
+        m = registry.Model("validation", arch_of(model.config), Path("."), b"",
+                           arch.network(model.config, arch.export(model)))
         bits, threads = 0.0, torch.get_num_threads()
         for im in images:
             pixels = im.permute(1, 2, 0).contiguous().numpy()  # (H, W, C) uint8
@@ -205,7 +206,8 @@ def train(
     progress_bar: bool = False,
     stop_after: float | None = None,
 ) -> Path:
-    """Train a model (the architecture of `config`) on the images in `data`; checkpoints go to out/checkpoint.pt. Returns its path.
+    """Train a model (the architecture of `config`) on the images in `data`; checkpoints go to
+    out/checkpoint.pt. Returns its path.
 
     Under torchrun each process trains on its own random crops (seed + rank) with DistributedDataParallel
     averaging the gradients, so the effective batch is world size x batch; process 0 validates, logs and
@@ -285,7 +287,8 @@ def train(
         else:
             ffrac = frac / (1 - tc.qat_fraction)
             cos = 0.5 * (1 + math.cos(math.pi * min(ffrac, 1.0)))
-            lr = tc.lr * min(1.0, (step + 1) / tc.warmup_steps) * (tc.final_lr_fraction + (1 - tc.final_lr_fraction) * cos)
+            lr = (tc.lr * min(1.0, (step + 1) / tc.warmup_steps)
+                  * (tc.final_lr_fraction + (1 - tc.final_lr_fraction) * cos))
         for g in opt.param_groups:
             g["lr"] = lr
         x = random_crops(images, tc.batch, tc.crop, gen).to(dev)

@@ -77,7 +77,8 @@ def tiny_diagbilstm(tmp_path_factory) -> registry.Model:
 
 @pytest.fixture(scope="session")
 def tiny_diagbilstm_gray(tmp_path_factory) -> registry.Model:
-    return make_model(tmp_path_factory.mktemp("models"), "tiny-diagbilstm-gray", arch="diagbilstm", channels=1, hidden=8)
+    return make_model(tmp_path_factory.mktemp("models"), "tiny-diagbilstm-gray", arch="diagbilstm", channels=1,
+                      hidden=8)
 
 
 @pytest.fixture(scope="session")

@@ -138,7 +138,8 @@ def test_multiscale_sees_the_small_image_and_no_other_future(quantized, channels
     from pixzip.multiscale import MultiScale, MultiScaleConfig, known, subsample
 
     torch.manual_seed(0)
-    config = MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8, base=base, levels=levels)
+    config = MultiScaleConfig(channels=channels, hidden=12 * channels, blocks=2, cond_hidden=8, base=base,
+                              levels=levels)
     model = MultiScale(config)
     x = torch.randint(0, 256, (1, channels, 13, 15)).float()
     if quantized:

@@ -8,7 +8,8 @@ from pixzip import codec, kernels, softmax
 from tests.test_exactness import SHAPES, smooth_image
 
 
-def reference_frequencies(logits: torch.Tensor, table: torch.Tensor, sharpness: torch.Tensor | None = None) -> torch.Tensor:
+def reference_frequencies(logits: torch.Tensor, table: torch.Tensor,
+                          sharpness: torch.Tensor | None = None) -> torch.Tensor:
     """The integer softmax of pixzip.softmax written as whole-tensor torch operations."""
     d = (logits.amax(dim=1, keepdim=True) - logits).long()
     if sharpness is not None:

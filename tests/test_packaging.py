@@ -17,7 +17,8 @@ def test_installed_package_compresses_with_shipped_model(tmp_path):
     sample = tmp_path / "sample.png"
     sample.write_bytes((REPO / "samples" / "astronaut.png").read_bytes())
     pixzip = str(venv / "bin" / "pixzip")
-    for args in (["models"], ["compress", str(sample)], ["decompress", str(sample) + ".pxz", "-o", str(tmp_path / "out.png")]):
+    for args in (["models"], ["compress", str(sample)],
+                 ["decompress", str(sample) + ".pxz", "-o", str(tmp_path / "out.png")]):
         run = subprocess.run([pixzip, *args], capture_output=True, text=True, cwd=tmp_path)
         assert run.returncode == 0, run.stderr
     assert (tmp_path / "out.png").exists()

@@ -173,7 +173,8 @@ def test_recipe_config_is_the_shipped_models(entry):
     assert config.from_dict(recipe["model"]) == config.from_dict(entry["config"])
     # How often a run validates and checkpoints changes nothing it learns (the recipe may --set them).
     bookkeeping = {"val_minutes", "checkpoint_minutes"}
-    shipped = {k: v for k, v in {**TrainConfig().__dict__, **entry["training"]["train"]}.items() if k not in bookkeeping}
+    shipped = {k: v for k, v in {**TrainConfig().__dict__, **entry["training"]["train"]}.items()
+               if k not in bookkeeping}
     assert {k: v for k, v in TrainConfig.from_dict(recipe["train"]).__dict__.items() if k not in bookkeeping} == shipped
 
 

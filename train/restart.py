@@ -17,7 +17,8 @@ def main(source: str, target: str) -> None:
     state = torch.load(source, weights_only=False, map_location="cpu")
     if any(k.endswith("scales") and v.abs().sum() > 0 for k, v in state["model"].items()):
         sys.exit(f"{source} is calibrated already: restart from a float checkpoint")
-    state["log"] = state["log"] + [{"restart_from": source, "step": state["step"], "seconds": round(state["seconds"], 1)}]
+    state["log"] = state["log"] + [{"restart_from": source, "step": state["step"],
+                                    "seconds": round(state["seconds"], 1)}]
     state["step"], state["seconds"] = 0, 0.0
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     torch.save(state, target)

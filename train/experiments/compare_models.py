@@ -88,4 +88,5 @@ if __name__ == "__main__":
         print("\n| step | " + " | ".join(f"`{name}`" for name in logs) + " |")
         print("|---:|" + "---:|" * len(logs))
         for step in sorted(set().union(*logs.values())):
-            print(f"| {step} | " + " | ".join(f"{log[step]:.3f}" if step in log else "-" for log in logs.values()) + " |")
+            print(f"| {step} | "
+                  + " | ".join(f"{log[step]:.3f}" if step in log else "-" for log in logs.values()) + " |")

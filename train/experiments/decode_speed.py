@@ -83,7 +83,8 @@ def output_floor(net, positions: int = 64 * 26) -> tuple[float, float]:
 def main(image: str = IMAGE) -> None:
     pixels = load_pixels(Path(image))[0]
     print(f"{image}: {pixels.shape[1]} x {pixels.shape[0]}, {torch.get_num_threads()} threads\n")
-    print("| residual blocks | encode s/MP | decode s/MP | joint_channels: encode | decode |\n|---:|---:|---:|---:|---:|")
+    print("| residual blocks | encode s/MP | decode s/MP | joint_channels: encode | decode |\n"
+          "|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory() as folder:
         for blocks in (0, 1, 3, 5):
             times = [seconds_per_mp(pixels, random_model(Path(folder), blocks, joint)) for joint in (False, True)]

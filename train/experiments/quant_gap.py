@@ -84,7 +84,8 @@ class Simulation:
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         m = self.model
         h = self.act("stream", self.conv(m.first, m.network_inputs(x) * INPUT_SCALE, first=True), True)
-        relu = lambda h: self.act("stream relu", F.relu(h), False) if self.options.get("stream bits") == 16 else F.relu(h)
+        relu = lambda h: (self.act("stream relu", F.relu(h), False) if self.options.get("stream bits") == 16
+                          else F.relu(h))
         for b in range(m.config.blocks):
             v = self.act(f"inner{b}", F.relu(self.conv(m.inner[b], relu(h))), False)
             h = self.act("stream", h + self.conv(m.outer[b], v), True)
@@ -134,7 +135,8 @@ INTEGER_ROWS = [
     ("int8 everywhere", {"first_weight_bits": 8, "channel_scales": False, "stream_bits": 8, "out_weight_bits": 8}),
     ("15-bit first layer, per-feature stream scales",
      {"first_weight_bits": 15, "channel_scales": True, "stream_bits": 8, "out_weight_bits": 8}),
-    ("... and a 16-bit stream", {"first_weight_bits": 15, "channel_scales": True, "stream_bits": 16, "out_weight_bits": 8}),
+    ("... and a 16-bit stream",
+     {"first_weight_bits": 15, "channel_scales": True, "stream_bits": 16, "out_weight_bits": 8}),
     ("... and a 12-bit output layer",
      {"first_weight_bits": 15, "channel_scales": True, "stream_bits": 16, "out_weight_bits": 12}),
 ]

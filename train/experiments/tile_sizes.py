@@ -31,9 +31,10 @@ def main(folder: str, *specs: str) -> None:
             out = codec.decompress_pixels(data)[0]
             decode += time.perf_counter() - start
             assert (out == image).all()
-            bits, subpixels, pixels = bits + 8 * len(data), subpixels + image.size, pixels + image.shape[0] * image.shape[1]
-        print(f"| {tile} | {chunk} | {bits / subpixels:.4f} | {encode / pixels * 1e6:.2f} | {decode / pixels * 1e6:.2f} |",
-              flush=True)
+            bits, subpixels, pixels = (bits + 8 * len(data), subpixels + image.size,
+                                       pixels + image.shape[0] * image.shape[1])
+        print(f"| {tile} | {chunk} | {bits / subpixels:.4f} | {encode / pixels * 1e6:.2f} "
+              f"| {decode / pixels * 1e6:.2f} |", flush=True)
 
 
 if __name__ == "__main__":
