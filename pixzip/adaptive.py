@@ -20,7 +20,7 @@ one for u = 0, most of a photo's in 3 to 7. For each decision:
 Every quantity on the coding path is an integer, and the one table built in floating point (squash) is
 proven the same on every machine (tests/test_adaptive.py), so encoder and decoder compute the same
 probabilities anywhere; both update the same state in the same (stream) order, after each decision. The
-tables have fixed sizes (about 45 MiB, whatever the image). The whole loop is one compiled, sequential call
+tables have fixed sizes (about 50 MiB, whatever the image). The whole loop is one compiled, sequential call
 per batch of symbols (a decoder pass: one channel at one wavefront step), see _code.
 
 The context models (hashes in _code), each with the channel, and the u of this pixel's channels coded before
@@ -31,6 +31,8 @@ The context models (hashes in _code), each with the channel, and the u of this p
   5  the earlier planes' values here, with W and N                        (alpha = grey, low byte | high byte)
   6  W and N relative to the prediction, quantized, coarse                7  NE, NW, WW likewise
   8  nothing but the channel: this image's own statistics of u             9  this pixel's earlier u alone
+ 10  this channel's 2-row window: W, WW, NW, N, NE, NN, NNE, NNW, NWW, NEE   (glyphs, lines)
+ 11  every channel's values at W, N, NW, with this channel's NN
 and six candidate values (W, N, NE, NW, two earlier planes' co-located values): while one is still possible
 in the tree, an adaptive counter says how often the next decision goes its way.
 """
@@ -44,7 +46,7 @@ PROB_BITS = 16  # probabilities are integers 1 .. 2^16 - 1 (of 2^16)
 PROB_ONE = 1 << PROB_BITS
 STRETCH_ONE = 256  # stretch(p) = ln(p / (1 - p)) in units of 1/256
 STRETCH_MAX = 2880  # ln(65535) * 256 = 2839 fits
-CONTEXTS = 10  # context models
+CONTEXTS = 12  # context models
 MATCHES = 6  # candidate values (W, N, NE, NW and two of the earlier planes' co-located ones)
 MATCH_CONTEXTS = MATCHES * MAX_CHANNELS * 64 * 2 * 4  # (candidate, channel, tree position, expected bit, edge)
 CONFIDENCE_BUCKETS = 6  # weight sets of the first mixer by |stretch| of the network's probability
@@ -359,6 +361,14 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
         hashes[7] = _mix(_mix(_mix(_mix(coarse, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
         hashes[8] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
         hashes[9] = _mix(here, 12 + 16 * c)  # this pixel's earlier residuals alone
+        # Wider windows of this channel, exact: glyphs and lines repeat in screenshots and charts.
+        vnne = _at(img, i - 2, j + 1, c, y0, x0, y1, x1)
+        vnnw = _at(img, i - 2, j - 1, c, y0, x0, y1, x1)
+        vnww = _at(img, i - 1, j - 2, c, y0, x0, y1, x1)
+        vnee = _at(img, i - 1, j + 2, c, y0, x0, y1, x1)
+        h = _mix(_mix(_mix(_mix(_mix(_mix(here, 13 + 16 * c), vw), vww), vnw), vn), vne)
+        hashes[10] = _mix(_mix(_mix(_mix(_mix(h, vnn), vnne), vnnw), vnww), vnee)
+        hashes[11] = _mix(_mix(_mix(_mix(_mix(here, 14 + 16 * c), hw), hn), hnw), vnn)
         edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
         edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
         sides = side.shape[2]
