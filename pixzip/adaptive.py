@@ -20,7 +20,7 @@ one for u = 0, most of a photo's in 3 to 7. For each decision:
 Every quantity on the coding path is an integer, and the one table built in floating point (squash) is
 proven the same on every machine (tests/test_adaptive.py), so encoder and decoder compute the same
 probabilities anywhere; both update the same state in the same (stream) order, after each decision. The
-tables have fixed sizes (about 50 MiB, whatever the image). The whole loop is one compiled, sequential call
+tables have fixed sizes (about 60 MiB, whatever the image). The whole loop is one compiled, sequential call
 per batch of symbols (a decoder pass: one channel at one wavefront step), see _code.
 
 The context models (hashes in _code), each with the channel, and the u of this pixel's channels coded before
@@ -33,8 +33,9 @@ The context models (hashes in _code), each with the channel, and the u of this p
   8  nothing but the channel: this image's own statistics of u             9  this pixel's earlier u alone
  10  this channel's 2-row window: W, WW, NW, N, NE, NN, NNE, NNW, NWW, NEE   (glyphs, lines)
  11  every channel's values at W, N, NW, with this channel's NN
-and six candidate values (W, N, NE, NW, two earlier planes' co-located values): while one is still possible
-in the tree, an adaptive counter says how often the next decision goes its way.
+and seven candidate values (W, N, NE, NW, two earlier planes' co-located values, and the match model's: the
+value that followed this channel's 2-row window where it was last seen, anywhere in the plane): while one is
+still possible in the tree, an adaptive counter says how often the next decision goes its way.
 """
 from dataclasses import dataclass
 
@@ -47,7 +48,8 @@ PROB_ONE = 1 << PROB_BITS
 STRETCH_ONE = 256  # stretch(p) = ln(p / (1 - p)) in units of 1/256
 STRETCH_MAX = 2880  # ln(65535) * 256 = 2839 fits
 CONTEXTS = 12  # context models
-MATCHES = 6  # candidate values (W, N, NE, NW and two of the earlier planes' co-located ones)
+MATCHES = 7  # candidate values (W, N, NE, NW, two of the earlier planes' co-located ones, the last match)
+MATCH_BITS = 20  # the match model's table: where each 2-row window was last seen (2^20 positions, 8 MiB)
 MATCH_CONTEXTS = MATCHES * MAX_CHANNELS * 64 * 2 * 4  # (candidate, channel, tree position, expected bit, edge)
 CONFIDENCE_BUCKETS = 6  # weight sets of the first mixer by |stretch| of the network's probability
 INPUTS = CONTEXTS + MATCHES + 2  # and the network and a bias
@@ -146,6 +148,8 @@ class State:
     weights: np.ndarray  # (WEIGHT_SETS, INPUTS) int64, fixed point: both mixers' weight sets
     apm: np.ndarray  # (APM_SETS, APM_POINTS) int64 probabilities (16 bits): both APMs'
     matches: np.ndarray  # (MATCH_CONTEXTS,) uint32 counters: how often a candidate value's next bit is right
+    last: np.ndarray  # (2^MATCH_BITS,) int64: the position (row * width + column) a window was last seen, or -1
+    run: np.ndarray  # (MAX_CHANNELS,) int64: how many times in a row the match model's value was right
 
     @classmethod
     def new(cls) -> "State":
@@ -154,7 +158,8 @@ class State:
         points = (np.arange(APM_POINTS) - APM_POINTS // 2) * (2 * STRETCH_MAX // (APM_POINTS - 1))
         apm = np.tile(SQUASH[points + STRETCH_MAX].astype(np.int64), (APM_SETS, 1))
         return cls(np.zeros((CONTEXTS, 1 << TABLE_BITS, 16), dtype=np.uint32), weights, apm,
-                   np.full(MATCH_CONTEXTS, 1 << 31, dtype=np.uint32))
+                   np.full(MATCH_CONTEXTS, 1 << 31, dtype=np.uint32), np.full(1 << MATCH_BITS, -1, dtype=np.int64),
+                   np.zeros(MAX_CHANNELS, dtype=np.int64))
 
 
 @numba.njit(inline="always")
@@ -293,19 +298,21 @@ def _decode_bit(coder, data, p1):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, side, tables, weights, apm, matches,
-          squash, stretch, rates, r_of_u, u_of_r, cost, tree, settings, coder, buf, probs, costs):  # pragma: no cover
+def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, vals, side, tables, weights, apm,
+          matches, last, run, squash, stretch, rates, r_of_u, u_of_r, cost, tree, settings, coder, buf, probs,
+          costs):  # pragma: no cover - compiled
     """Code (or, if decode, decode into symbols) n subpixels in stream order. symbols (n,) residuals r,
     freqs (n, 256) the network's integer frequencies, rows/cols/chans (n,) where each is, boxes (n, 4) its
     tile (y0, x0, y1, x1), preds (n,) the predictions the residuals are taken from, img (H, W, C) the pixel
     values coded so far (read at earlier positions only),
-    res (H, W, C) the u of each coded subpixel (written here), side (H, W, S) earlier planes' values,
-    coder/buf the arithmetic coder's state and bytes, probs (n, MAX_DECISIONS) each decision's probability
+    res (H, W, C) the u of each coded subpixel and vals (H, W, C) its value (both written here: the decoder's
+    own image is written only after a batch), side (H, W, S) earlier planes' values, the rest the State's
+    arrays and the module's tables, coder/buf the arithmetic coder's state and bytes, probs (n, MAX_DECISIONS) each decision's probability
     (a trace for tests, 0 past a symbol's last decision; or (0, _)), costs (n,) each one's cost in bits."""
     n = len(symbols)
     trace = probs.shape[0] == n
     mixer_rate, apm_share, limit, apm_rate, mask = settings[0], settings[1], settings[2], settings[3], settings[4]
-    channels = img.shape[2]
+    channels, width = img.shape[2], img.shape[1]
     cum = np.zeros(257, np.int64)
     hashes = np.zeros(CONTEXTS, np.int64)
     blocks = np.zeros(CONTEXTS, np.int64)  # each context model's first block, and its current group's
@@ -368,6 +375,8 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
         vnee = _at(img, i - 1, j + 2, c, y0, x0, y1, x1)
         h = _mix(_mix(_mix(_mix(_mix(_mix(here, 13 + 16 * c), vw), vww), vnw), vn), vne)
         hashes[10] = _mix(_mix(_mix(_mix(_mix(h, vnn), vnne), vnnw), vnww), vnee)
+        slot_last = (_mix(hashes[10], hw) >> np.int64(24)) & ((1 << MATCH_BITS) - 1)
+        seen = last[slot_last]
         hashes[11] = _mix(_mix(_mix(_mix(_mix(here, 14 + 16 * c), hw), hn), hnw), vnn)
         edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
         edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
@@ -386,8 +395,10 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
                 v = np.int64(side[i, j, min(c, sides - 1)])
             elif m == 5 and sides > 0:
                 v = np.int64(side[i, j, sides - 1])
+            elif m == 6 and seen >= 0:  # what followed this window where it was seen last
+                v = np.int64(vals[seen // width, seen % width, c])
             expect[m] = u_of_r[(v - pr) & 255] if v < 256 else -1
-            mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + edge
+            mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + (edge if m < 6 else min(run[c], 3))
         act = min(uw, 255) + min(un, 255)  # local activity: the APM's context
         apm_ctx = 0 if act == 0 else (1 if act < 4 else (2 if act < 16 else 3))
         for k in range(CONTEXTS):
@@ -459,6 +470,11 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, sid
         if decode:
             symbols[s] = r_of_u[u]
         res[i, j, c] = np.uint8(u)
+        value = (pr + r_of_u[u]) & 255
+        if seen >= 0:
+            run[c] = run[c] + 1 if expect[6] == u else 0
+        vals[i, j, c] = np.uint8(value)
+        last[slot_last] = i * width + j
         costs[s] = bits
 
 
@@ -505,6 +521,7 @@ class _Stage:
         already coded positions only (the decoder fills it as it goes)."""
         self.img = img
         self.res = np.zeros(img.shape, dtype=np.uint8)
+        self.vals = np.zeros(img.shape, dtype=np.uint8)  # the values coded by this stage, written as it goes
         side = self.earlier
         if side is None or side.shape[:2] != img.shape[:2]:  # none, or a multi-scale model's small image
             side = np.zeros(img.shape[:2] + (0,), dtype=np.uint8)
@@ -513,8 +530,9 @@ class _Stage:
     def _args(self, where: Where):
         s = self.state
         return (where.rows.astype(np.int64), where.cols.astype(np.int64), where.chans.astype(np.int64),
-                where.boxes.astype(np.int64), where.preds.astype(np.int64), self.img, self.res, self.side, s.tables,
-                s.weights, s.apm, s.matches, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R, COST, TREE, self.settings)
+                where.boxes.astype(np.int64), where.preds.astype(np.int64), self.img, self.res, self.vals, self.side,
+                s.tables, s.weights, s.apm, s.matches, s.last, s.run, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R, COST,
+                TREE, self.settings)
 
 
 class Encoder(_Stage):
