@@ -1,14 +1,23 @@
 """pixzip: learned lossless image compression.
 
     import pixzip
-    data = pixzip.compress(image)        # PIL image (L or RGB) or uint8 array -> .pxz bytes
+    data = pixzip.compress(image)        # PIL image (any supported mode) or uint8 array -> .pxz bytes
     image = pixzip.decompress(data)      # -> the same pixels, on any machine
 """
-from .codec import Report, compress, compress_pixels, decompress, decompress_pixels
-from .container import FormatError
-from .codec import DecodeError
-from .image import ImageError
-from .registry import ModelError
+import os
+
+# OpenMP threads that wait for work sleep instead of spinning. The compiled kernels run thousands of short
+# parallel regions a megapixel; on a machine whose cores are busy with other work, spinning threads wait
+# for a descheduled peer at every barrier: decoding beside another busy process took 8x longer with two
+# threads than with one (685 against 73 s/MP), and 74-85 s/MP with two threads that sleep
+# (docs/benchmarks.md, "Busy machines"). Set before numba and torch start OpenMP; a value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from .codec import Report  # noqa: E402 (after the environment above), compress, compress_pixels, decompress, decompress_pixels
+from .container import FormatError  # noqa: E402
+from .codec import DecodeError  # noqa: E402
+from .image import ImageError  # noqa: E402
+from .registry import ModelError  # noqa: E402
 
 __all__ = ["compress", "decompress", "compress_pixels", "decompress_pixels", "Report", "FormatError",
            "DecodeError", "ImageError", "ModelError"]

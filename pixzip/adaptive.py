@@ -304,11 +304,11 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     """Code (or, if decode, decode into symbols) n subpixels in stream order. symbols (n,) residuals r,
     freqs (n, 256) the network's integer frequencies, rows/cols/chans (n,) where each is, boxes (n, 4) its
     tile (y0, x0, y1, x1), preds (n,) the predictions the residuals are taken from, img (H, W, C) the pixel
-    values coded so far (read at earlier positions only),
-    res (H, W, C) the u of each coded subpixel and vals (H, W, C) its value (both written here: the decoder's
-    own image is written only after a batch), side (H, W, S) earlier planes' values, the rest the State's
-    arrays and the module's tables, coder/buf the arithmetic coder's state and bytes, probs (n, MAX_DECISIONS) each decision's probability
-    (a trace for tests, 0 past a symbol's last decision; or (0, _)), costs (n,) each one's cost in bits."""
+    values coded so far (read at earlier positions only), res (H, W, C) the u of each coded subpixel and
+    vals (H, W, C) its value (both written here: the decoder's own image is written only after a batch),
+    side (H, W, S) earlier planes' values, the rest the State's arrays and the module's tables, coder/buf
+    the arithmetic coder's state and bytes, probs (n, MAX_DECISIONS) each decision's probability (a trace
+    for tests, 0 past a symbol's last decision; or (0, _)), costs (n,) each one's cost in bits."""
     n = len(symbols)
     trace = probs.shape[0] == n
     mixer_rate, apm_share, limit, apm_rate, mask = settings[0], settings[1], settings[2], settings[3], settings[4]
