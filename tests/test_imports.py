@@ -1,5 +1,6 @@
 """Coding never imports training code: compress and decompress run on the integer network alone."""
 import json
+import os
 import subprocess
 import sys
 
@@ -28,3 +29,16 @@ def test_coding_imports_no_training_code():
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     for stage in ("import", "coding"):
         assert not [m for m in TRAINING if m in loaded[stage]], stage
+
+
+def test_openmp_threads_sleep_while_waiting_unless_the_user_says_otherwise():
+    """pixzip sets OMP_WAIT_POLICY=PASSIVE before OpenMP starts (spinning threads made decoding 8x slower
+    beside another busy process, pixzip/__init__.py), and keeps a value the user set."""
+    script = "import os, pixzip; print(os.environ['OMP_WAIT_POLICY'])"
+    for preset, expected in ((None, "PASSIVE"), ("ACTIVE", "ACTIVE")):
+        env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+        if preset:
+            env["OMP_WAIT_POLICY"] = preset
+        out = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                             check=True)
+        assert out.stdout.strip() == expected
