@@ -13,9 +13,9 @@ import os
 # (docs/benchmarks.md, "Busy machines"). Set before numba and torch start OpenMP; a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from .codec import Report  # noqa: E402 (after the environment above), compress, compress_pixels, decompress, decompress_pixels
+# The imports come after the environment above (hence noqa: E402).
+from .codec import DecodeError, Report, compress, compress_pixels, decompress, decompress_pixels  # noqa: E402
 from .container import FormatError  # noqa: E402
-from .codec import DecodeError  # noqa: E402
 from .image import ImageError  # noqa: E402
 from .registry import ModelError  # noqa: E402
 
