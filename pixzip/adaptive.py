@@ -42,11 +42,11 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
+from .bincoder import _decode_bit, _encode_bit, _raw
+from .mixing import (APM_POINTS, COST, MIXER_SHIFT, PROB_BITS, PROB_ONE, RATES, SQUASH, STRETCH,  # noqa: F401
+                     STRETCH_MAX, STRETCH_ONE, _apm, _apm_update, _count, _dot, _train)
+
 MAX_CHANNELS = 3
-PROB_BITS = 16  # probabilities are integers 1 .. 2^16 - 1 (of 2^16)
-PROB_ONE = 1 << PROB_BITS
-STRETCH_ONE = 256  # stretch(p) = ln(p / (1 - p)) in units of 1/256
-STRETCH_MAX = 2880  # ln(65535) * 256 = 2839 fits
 CONTEXTS = 12  # context models
 MATCHES = 7  # candidate values (W, N, NE, NW, two of the earlier planes' co-located ones, the last match)
 MATCH_BITS = 20  # the match model's table: where each 2-row window was last seen (2^20 positions, 8 MiB)
@@ -55,9 +55,7 @@ CONFIDENCE_BUCKETS = 6  # weight sets of the first mixer by |stretch| of the net
 INPUTS = CONTEXTS + MATCHES + 2  # and the network and a bias
 TABLE_BITS = 16  # each context model's table: 2^16 blocks of 16 counters (4 MiB)
 COUNT_LIMIT = 255  # a counter's adaptation rate falls as 1 / (n + 1.5) down to 1 / (COUNT_LIMIT + 1.5)
-APM_POINTS = 33
 APM_RATE = 7
-MIXER_SHIFT = 16  # weights are fixed point with 16 fractional bits
 MIXER_RATE = 12  # the mixers' learning rate: dw = x * err * MIXER_RATE >> 18
 SIDE_MAX = 4  # co-located values of earlier planes used as context (at most this many)
 HASH_MUL = np.int64(0x2545F4914F6CDD1D)
@@ -68,25 +66,6 @@ HASH_MUL = np.int64(0x2545F4914F6CDD1D)
 SETTINGS = np.array([MIXER_RATE, 1, COUNT_LIMIT, APM_RATE, (1 << (CONTEXTS + MATCHES)) - 1], dtype=np.int64)
 
 
-def _squash_table() -> np.ndarray:
-    """squash(x) = 2^16 / (1 + e^(-x / 256)) for x = -STRETCH_MAX .. STRETCH_MAX, rounded, clamped to
-    1 .. 2^16 - 1. Built in float64, yet the same on every machine: no value lies within 10^-6 of a rounding
-    boundary (tests/test_adaptive.py checks that, and the table against exact decimal arithmetic), far more
-    than any libm's error in exp()."""
-    x = np.arange(-STRETCH_MAX, STRETCH_MAX + 1, dtype=np.float64)
-    return np.clip(np.floor(PROB_ONE / (1 + np.exp(-x / STRETCH_ONE)) + 0.5), 1, PROB_ONE - 1).astype(np.int32)
-
-
-def _stretch_table(squash: np.ndarray) -> np.ndarray:
-    """stretch(p) for p = 0 .. 2^16 - 1: the smallest x with squash(x) >= p (squash's inverse), by search."""
-    return (np.searchsorted(squash, np.arange(PROB_ONE), side="left") - STRETCH_MAX).clip(
-        -STRETCH_MAX, STRETCH_MAX).astype(np.int32)
-
-
-SQUASH = _squash_table()
-STRETCH = _stretch_table(SQUASH)
-# Counter rate reciprocal: 2^16 / (n + 1.5)
-RATES = np.array([int(PROB_ONE / (n + 1.5)) for n in range(1024)], dtype=np.int64)
 # u -> r: u = 2e for e >= 0, -2e - 1 for e < 0, where e is r read as a signed residual (-128 .. 127)
 R_OF_U = np.array([(u // 2) if u % 2 == 0 else (256 - (u + 1) // 2) % 256 for u in range(256)], dtype=np.int64)
 U_OF_R = np.argsort(R_OF_U).astype(np.int64)
@@ -136,10 +115,6 @@ TREE_POSITIONS = int(TREE[8].max()) + 1
 MAX_DECISIONS = 16  # the deepest leaf: 7 in the chain, 8 in the last group
 WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS  # the two mixers' (activity: 4 of 6 used)
 APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
-# -log2(p / 2^16): the ideal cost of a decision coded with probability p (reports and heat maps only)
-COST = -np.log2(np.maximum(np.arange(PROB_ONE), 1) / PROB_ONE).astype(np.float32)
-
-
 @dataclass
 class State:
     """What the stage has learned so far in one plane; encoder and decoder each hold one."""
@@ -177,54 +152,6 @@ def _at(img, i, j, c, y0, x0, y1, x1):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
-def _count(v, bit, rates, limit):  # pragma: no cover - compiled
-    """A counter (p22 << 10 | n) after seeing bit: p moves toward it by 1 / (n + 1.5), n counts up to limit."""
-    v = np.int64(v)
-    n = v & 1023
-    p22 = v >> 10
-    p22 += (((np.int64(bit) << 22) - p22) * rates[n]) >> 16
-    p22 = min(max(p22, 64), (1 << 22) - 64)
-    return np.uint32((p22 << 10) | min(n + 1, limit))
-
-
-@numba.njit(inline="always")
-def _dot(weights, ws, x):  # pragma: no cover - compiled
-    """A mixer's output: sum_k w_k x_k in the stretch domain, clamped."""
-    dot = np.int64(0)
-    for k in range(INPUTS):
-        dot += weights[ws, k] * x[k]
-    return min(max(dot >> MIXER_SHIFT, -STRETCH_MAX), STRETCH_MAX)
-
-
-@numba.njit(inline="always")
-def _train(weights, ws, x, bit, p, rate):  # pragma: no cover - compiled
-    """Online gradient step of a mixer's weight set on its coding cost."""
-    err = (np.int64(bit) << PROB_BITS) - p
-    for k in range(INPUTS):
-        weights[ws, k] += (x[k] * err * rate) >> 18
-
-
-APM_STEP = 2 * STRETCH_MAX  # the APM's points are APM_STEP / (APM_POINTS - 1) apart in the stretch domain
-
-
-@numba.njit(inline="always")
-def _apm(apm, a, t):  # pragma: no cover - compiled
-    """APM a's probability at stretch t: interpolated between the two points around it."""
-    pos = (t + STRETCH_MAX) * (APM_POINTS - 1)
-    lo = min(pos // APM_STEP, APM_POINTS - 2)
-    frac = pos - lo * APM_STEP
-    return (apm[a, lo] * (APM_STEP - frac) + apm[a, lo + 1] * frac) // APM_STEP
-
-
-@numba.njit(inline="always")
-def _apm_update(apm, a, t, bit, rate):  # pragma: no cover - compiled
-    """Move the point of APM a nearer to t toward the bit."""
-    pos = (t + STRETCH_MAX) * (APM_POINTS - 1)
-    near = min((pos + APM_STEP // 2) // APM_STEP, APM_POINTS - 1)
-    apm[a, near] += ((np.int64(bit) << PROB_BITS) - apm[a, near]) >> rate
-
-
-@numba.njit(inline="always")
 def _bucket(u):  # pragma: no cover - compiled
     """u (0 .. 255) in 7 buckets: 0, 1, 2, 3-4, 5-8, 9-16, 17 and more."""
     return np.int64(0 if u < 1 else (1 if u < 2 else (2 if u < 3 else (3 if u < 5 else (4 if u < 9 else (
@@ -254,47 +181,129 @@ def _block(tables, k, h):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
-def _encode_bit(coder, out, bit, p1):  # pragma: no cover - compiled
-    """Binary arithmetic coding (carry-less, 32-bit range [x1, x2]): bit with probability p1 / 2^16 of 1.
-    coder = [x1, x2, bytes written, ...]."""
-    x1, x2 = coder[0], coder[1]
-    r = x2 - x1
-    mid = x1 + (r >> 16) * p1 + (((r & 0xFFFF) * p1) >> 16)
-    if bit:
-        x2 = mid
-    else:
-        x1 = mid + 1
-    while ((x1 ^ x2) & 0xFF000000) == 0:
-        out[coder[2]] = np.uint8(x2 >> 24)
-        coder[2] += 1
-        x1 = (x1 << 8) & 0xFFFFFFFF
-        x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
-    coder[0], coder[1] = x1, x2
+def _contexts(img, res, vals, side, i, j, c, box, pr, last, run, u_of_r, hashes, expect, mctx):  # pragma: no cover
+    """What the stage knows of subpixel (i, j, c) before coding it: the context models' hashes (CONTEXTS,),
+    each candidate's u (MATCHES,; -1: none) and its counters' context, into the arrays given; returns the
+    match model's table slot for this window and the local activity bucket (0..3)."""
+    channels, width = img.shape[2], img.shape[1]
+    y0, x0, y1, x1 = box[0], box[1], box[2], box[3]
+    # Neighbourhood: every channel's values at W, N, NW, NE; this channel's at WW, NN; residuals.
+    hw = np.int64(c + 1)
+    hn = np.int64(c + 1)
+    hnw = np.int64(0)
+    hne = np.int64(0)
+    for cc in range(channels):
+        hw = _mix(hw, _at(img, i, j - 1, cc, y0, x0, y1, x1))
+        hn = _mix(hn, _at(img, i - 1, j, cc, y0, x0, y1, x1))
+        hnw = _mix(hnw, _at(img, i - 1, j - 1, cc, y0, x0, y1, x1))
+        hne = _mix(hne, _at(img, i - 1, j + 1, cc, y0, x0, y1, x1))
+    here = np.int64(0)  # this pixel's channels coded before c: their u, exact and coarse
+    coarse = np.int64(0)
+    for cc in range(c):
+        here = _mix(here, np.int64(res[i, j, cc]) + 1)
+        coarse = _mix(coarse, _bucket(np.int64(res[i, j, cc])) + 1)
+    vw = _at(img, i, j - 1, c, y0, x0, y1, x1)
+    vn = _at(img, i - 1, j, c, y0, x0, y1, x1)
+    vnw = _at(img, i - 1, j - 1, c, y0, x0, y1, x1)
+    vne = _at(img, i - 1, j + 1, c, y0, x0, y1, x1)
+    vww = _at(img, i, j - 2, c, y0, x0, y1, x1)
+    vnn = _at(img, i - 2, j, c, y0, x0, y1, x1)
+    uw = _at(res, i, j - 1, c, y0, x0, y1, x1)
+    un = _at(res, i - 1, j, c, y0, x0, y1, x1)
+    unw = _at(res, i - 1, j - 1, c, y0, x0, y1, x1)
+    une = _at(res, i - 1, j + 1, c, y0, x0, y1, x1)
+    hs = np.int64(c + 11)
+    for cc in range(side.shape[2]):
+        hs = _mix(hs, np.int64(side[i, j, cc]))
+    hashes[0] = _mix(_mix(_mix(_mix(_mix(here, 1), hw), hn), hnw), hne)
+    hashes[1] = _mix(_mix(_mix(_mix(here, 3 + 16 * c), hn), hne), vnn)
+    hashes[2] = _mix(_mix(_mix(_mix(here, 4 + 16 * c), hw), vww), vnw)
+    hashes[3] = _mix(_mix(_mix(_mix(_mix(coarse, 5 + 16 * c), min(uw, 24)), min(un, 24)), min(unw, 12)),
+                     min(une, 12))
+    g1 = min(abs(vw - vnw), 64) if vw < 256 and vnw < 256 else 99
+    g2 = min(abs(vn - vnw), 64) if vn < 256 and vnw < 256 else 99
+    g3 = min(abs(vne - vn), 64) if vne < 256 and vn < 256 else 99
+    hashes[4] = _mix(_mix(_mix(_mix(coarse, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
+    hashes[5] = _mix(_mix(_mix(_mix(here, 7 + 16 * c), hs), vw), vn)
+    hashes[6] = _mix(_mix(_mix(coarse, 8 + 16 * c), _q(vw - pr)), _q(vn - pr))
+    hashes[7] = _mix(_mix(_mix(_mix(coarse, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
+    hashes[8] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
+    hashes[9] = _mix(here, 12 + 16 * c)  # this pixel's earlier residuals alone
+    # Wider windows of this channel, exact: glyphs and lines repeat in screenshots and charts.
+    vnne = _at(img, i - 2, j + 1, c, y0, x0, y1, x1)
+    vnnw = _at(img, i - 2, j - 1, c, y0, x0, y1, x1)
+    vnww = _at(img, i - 1, j - 2, c, y0, x0, y1, x1)
+    vnee = _at(img, i - 1, j + 2, c, y0, x0, y1, x1)
+    h = _mix(_mix(_mix(_mix(_mix(_mix(here, 13 + 16 * c), vw), vww), vnw), vn), vne)
+    hashes[10] = _mix(_mix(_mix(_mix(_mix(h, vnn), vnne), vnnw), vnww), vnee)
+    slot_last = (_mix(hashes[10], hw) >> np.int64(24)) & ((1 << MATCH_BITS) - 1)
+    seen = last[slot_last]
+    hashes[11] = _mix(_mix(_mix(_mix(_mix(here, 14 + 16 * c), hw), hn), hnw), vnn)
+    edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
+    edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
+    sides = side.shape[2]
+    for m in range(MATCHES):
+        v = np.int64(256)
+        if m == 0:
+            v = vw
+        elif m == 1:
+            v = vn
+        elif m == 2:
+            v = vne
+        elif m == 3:
+            v = vnw
+        elif m == 4 and sides > 0:
+            v = np.int64(side[i, j, min(c, sides - 1)])
+        elif m == 5 and sides > 0:
+            v = np.int64(side[i, j, sides - 1])
+        elif m == 6 and seen >= 0:  # what followed this window where it was seen last
+            v = np.int64(vals[seen // width, seen % width, c])
+        expect[m] = u_of_r[(v - pr) & 255] if v < 256 else -1
+        mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + (edge if m < 6 else min(run[c], 3))
+    act = min(uw, 255) + min(un, 255)  # local activity: the APM's context
+    apm_ctx = 0 if act == 0 else (1 if act < 4 else (2 if act < 16 else 3))
+    return slot_last, apm_ctx
 
 
 @numba.njit(inline="always")
-def _decode_bit(coder, data, p1):  # pragma: no cover - compiled
-    """The decoder's side of _encode_bit; coder = [x1, x2, bytes read, x, bytes read past the end]."""
-    x1, x2, x = coder[0], coder[1], coder[3]
-    r = x2 - x1
-    mid = x1 + (r >> 16) * p1 + (((r & 0xFFFF) * p1) >> 16)
-    bit = 1 if x <= mid else 0
-    if bit:
-        x2 = mid
-    else:
-        x1 = mid + 1
-    while ((x1 ^ x2) & 0xFF000000) == 0:
-        x1 = (x1 << 8) & 0xFFFFFFFF
-        x2 = ((x2 << 8) & 0xFFFFFFFF) | 255
-        byte = 0
-        if coder[2] < len(data):
-            byte = data[coder[2]]
-        else:
-            coder[4] += 1
-        coder[2] += 1
-        x = ((x << 8) & 0xFFFFFFFF) | byte
-    coder[0], coder[1], coder[3] = x1, x2, x
-    return bit
+def _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, mask):
+    # pragma: no cover - compiled
+    """The mixers' inputs (INPUTS,) for the decision at tree node `node`, into x: the network's probability
+    of a 1 (from cum, its frequencies' running sums in u order), each context model's counter, each
+    candidate's counter while the candidate is still possible, and a bias."""
+    lo, mid, hi, slot, first = tree[0, node], tree[1, node], tree[2, node], tree[5, node], tree[6, node]
+    tp = tree[8, node]
+    pn = min(max(((cum[hi] - cum[mid]) << PROB_BITS) // (cum[hi] - cum[lo]), 1), PROB_ONE - 1)
+    x[0] = stretch[pn]
+    for k in range(CONTEXTS):
+        x[k + 1] = 0
+        if slot > 0 and (mask >> k) & 1:
+            v = np.int64(tables[k, blocks[k] if first else group_blocks[k], slot])
+            x[k + 1] = stretch[v >> 16] if v & 1023 else 0  # a new counter says nothing yet
+    for m in range(MATCHES):
+        e = expect[m]
+        x[CONTEXTS + 1 + m] = 0
+        if lo <= e < hi and (mask >> (CONTEXTS + m)) & 1:  # the candidate is still possible
+            mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
+            x[CONTEXTS + 1 + m] = stretch[np.int64(matches[mi]) >> 16]
+    x[INPUTS - 1] = STRETCH_ONE
+
+
+@numba.njit(inline="always")
+def _count_all(bit, tree, node, tables, blocks, group_blocks, matches, expect, mctx, rates, limit):
+    # pragma: no cover - compiled
+    """Every counter that predicted the decision at `node` learns its outcome `bit`."""
+    lo, mid, hi, slot, first = tree[0, node], tree[1, node], tree[2, node], tree[5, node], tree[6, node]
+    tp = tree[8, node]
+    if slot > 0:
+        for k in range(CONTEXTS):
+            b = blocks[k] if first else group_blocks[k]
+            tables[k, b, slot] = _count(tables[k, b, slot], bit, rates, limit)
+    for m in range(MATCHES):
+        e = expect[m]
+        if lo <= e < hi:
+            mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
+            matches[mi] = _count(matches[mi], bit, rates, limit)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -312,7 +321,7 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     n = len(symbols)
     trace = probs.shape[0] == n
     mixer_rate, apm_share, limit, apm_rate, mask = settings[0], settings[1], settings[2], settings[3], settings[4]
-    channels, width = img.shape[2], img.shape[1]
+    width = img.shape[1]
     cum = np.zeros(257, np.int64)
     hashes = np.zeros(CONTEXTS, np.int64)
     blocks = np.zeros(CONTEXTS, np.int64)  # each context model's first block, and its current group's
@@ -322,107 +331,20 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     mctx = np.zeros(MATCHES, np.int64)
     for s in range(n):
         i, j, c = np.int64(rows[s]), np.int64(cols[s]), np.int64(chans[s])
-        y0, x0, y1, x1 = boxes[s, 0], boxes[s, 1], boxes[s, 2], boxes[s, 3]
+        pr = np.int64(preds[s])
         for u in range(256):  # the network's frequencies in u order, +1 each (what the coder gives them)
             cum[u + 1] = cum[u] + np.int64(freqs[s, r_of_u[u]]) + 1
-        # Neighbourhood: every channel's values at W, N, NW, NE; this channel's at WW, NN; residuals.
-        hw = np.int64(c + 1)
-        hn = np.int64(c + 1)
-        hnw = np.int64(0)
-        hne = np.int64(0)
-        for cc in range(channels):
-            hw = _mix(hw, _at(img, i, j - 1, cc, y0, x0, y1, x1))
-            hn = _mix(hn, _at(img, i - 1, j, cc, y0, x0, y1, x1))
-            hnw = _mix(hnw, _at(img, i - 1, j - 1, cc, y0, x0, y1, x1))
-            hne = _mix(hne, _at(img, i - 1, j + 1, cc, y0, x0, y1, x1))
-        here = np.int64(0)  # this pixel's channels coded before c: their u, exact and coarse
-        coarse = np.int64(0)
-        for cc in range(c):
-            here = _mix(here, np.int64(res[i, j, cc]) + 1)
-            coarse = _mix(coarse, _bucket(np.int64(res[i, j, cc])) + 1)
-        vw = _at(img, i, j - 1, c, y0, x0, y1, x1)
-        vn = _at(img, i - 1, j, c, y0, x0, y1, x1)
-        vnw = _at(img, i - 1, j - 1, c, y0, x0, y1, x1)
-        vne = _at(img, i - 1, j + 1, c, y0, x0, y1, x1)
-        vww = _at(img, i, j - 2, c, y0, x0, y1, x1)
-        vnn = _at(img, i - 2, j, c, y0, x0, y1, x1)
-        uw = _at(res, i, j - 1, c, y0, x0, y1, x1)
-        un = _at(res, i - 1, j, c, y0, x0, y1, x1)
-        unw = _at(res, i - 1, j - 1, c, y0, x0, y1, x1)
-        une = _at(res, i - 1, j + 1, c, y0, x0, y1, x1)
-        hs = np.int64(c + 11)
-        for cc in range(side.shape[2]):
-            hs = _mix(hs, np.int64(side[i, j, cc]))
-        hashes[0] = _mix(_mix(_mix(_mix(_mix(here, 1), hw), hn), hnw), hne)
-        hashes[1] = _mix(_mix(_mix(_mix(here, 3 + 16 * c), hn), hne), vnn)
-        hashes[2] = _mix(_mix(_mix(_mix(here, 4 + 16 * c), hw), vww), vnw)
-        hashes[3] = _mix(_mix(_mix(_mix(_mix(coarse, 5 + 16 * c), min(uw, 24)), min(un, 24)), min(unw, 12)),
-                         min(une, 12))
-        g1 = min(abs(vw - vnw), 64) if vw < 256 and vnw < 256 else 99
-        g2 = min(abs(vn - vnw), 64) if vn < 256 and vnw < 256 else 99
-        g3 = min(abs(vne - vn), 64) if vne < 256 and vn < 256 else 99
-        hashes[4] = _mix(_mix(_mix(_mix(coarse, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
-        hashes[5] = _mix(_mix(_mix(_mix(here, 7 + 16 * c), hs), vw), vn)
-        pr = np.int64(preds[s])
-        hashes[6] = _mix(_mix(_mix(coarse, 8 + 16 * c), _q(vw - pr)), _q(vn - pr))
-        hashes[7] = _mix(_mix(_mix(_mix(coarse, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
-        hashes[8] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
-        hashes[9] = _mix(here, 12 + 16 * c)  # this pixel's earlier residuals alone
-        # Wider windows of this channel, exact: glyphs and lines repeat in screenshots and charts.
-        vnne = _at(img, i - 2, j + 1, c, y0, x0, y1, x1)
-        vnnw = _at(img, i - 2, j - 1, c, y0, x0, y1, x1)
-        vnww = _at(img, i - 1, j - 2, c, y0, x0, y1, x1)
-        vnee = _at(img, i - 1, j + 2, c, y0, x0, y1, x1)
-        h = _mix(_mix(_mix(_mix(_mix(_mix(here, 13 + 16 * c), vw), vww), vnw), vn), vne)
-        hashes[10] = _mix(_mix(_mix(_mix(_mix(h, vnn), vnne), vnnw), vnww), vnee)
-        slot_last = (_mix(hashes[10], hw) >> np.int64(24)) & ((1 << MATCH_BITS) - 1)
+        slot_last, apm_ctx = _contexts(img, res, vals, side, i, j, c, boxes[s], pr, last, run, u_of_r, hashes,
+                                       expect, mctx)
         seen = last[slot_last]
-        hashes[11] = _mix(_mix(_mix(_mix(_mix(here, 14 + 16 * c), hw), hn), hnw), vnn)
-        edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
-        edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
-        sides = side.shape[2]
-        for m in range(MATCHES):
-            v = np.int64(256)
-            if m == 0:
-                v = vw
-            elif m == 1:
-                v = vn
-            elif m == 2:
-                v = vne
-            elif m == 3:
-                v = vnw
-            elif m == 4 and sides > 0:
-                v = np.int64(side[i, j, min(c, sides - 1)])
-            elif m == 5 and sides > 0:
-                v = np.int64(side[i, j, sides - 1])
-            elif m == 6 and seen >= 0:  # what followed this window where it was seen last
-                v = np.int64(vals[seen // width, seen % width, c])
-            expect[m] = u_of_r[(v - pr) & 255] if v < 256 else -1
-            mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + (edge if m < 6 else min(run[c], 3))
-        act = min(uw, 255) + min(un, 255)  # local activity: the APM's context
-        apm_ctx = 0 if act == 0 else (1 if act < 4 else (2 if act < 16 else 3))
         for k in range(CONTEXTS):
             blocks[k] = _block(tables, k, hashes[k])
         u = np.int64(0) if decode else u_of_r[symbols[s]]
         node = np.int64(0)
         bits = 0.0
         for d in range(MAX_DECISIONS):
-            lo, mid, hi, slot, first = tree[0, node], tree[1, node], tree[2, node], tree[5, node], tree[6, node]
+            _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, mask)
             tp = tree[8, node]
-            pn = min(max(((cum[hi] - cum[mid]) << PROB_BITS) // (cum[hi] - cum[lo]), 1), PROB_ONE - 1)
-            x[0] = stretch[pn]
-            for k in range(CONTEXTS):
-                x[k + 1] = 0
-                if slot > 0 and (mask >> k) & 1:
-                    v = np.int64(tables[k, blocks[k] if first else group_blocks[k], slot])
-                    x[k + 1] = stretch[v >> 16] if v & 1023 else 0  # a new counter says nothing yet
-            for m in range(MATCHES):
-                e = expect[m]
-                x[CONTEXTS + 1 + m] = 0
-                if lo <= e < hi and (mask >> (CONTEXTS + m)) & 1:  # the candidate is still possible
-                    mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
-                    x[CONTEXTS + 1 + m] = stretch[np.int64(matches[mi]) >> 16]
-            x[INPUTS - 1] = STRETCH_ONE
             # Two mixers, their weights chosen by (channel, tree position) and the network's confidence, or
             # the local activity; their outputs averaged in the stretch domain.
             conf = min(abs(x[0]) // 384, CONFIDENCE_BUCKETS - 1)
@@ -440,21 +362,13 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
             if decode:
                 bit = _decode_bit(coder, buf, p)
             else:
-                bit = 1 if u >= mid else 0
+                bit = 1 if u >= tree[1, node] else 0
                 _encode_bit(coder, buf, bit, p)
             if trace:
                 probs[s, d] = p
             bits += cost[p if bit else PROB_ONE - p]
             # Updates, in a fixed order: counters, candidates, mixers, APMs.
-            if slot > 0:
-                for k in range(CONTEXTS):
-                    b = blocks[k] if first else group_blocks[k]
-                    tables[k, b, slot] = _count(tables[k, b, slot], bit, rates, limit)
-            for m in range(MATCHES):
-                e = expect[m]
-                if lo <= e < hi:
-                    mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
-                    matches[mi] = _count(matches[mi], bit, rates, limit)
+            _count_all(bit, tree, node, tables, blocks, group_blocks, matches, expect, mctx, rates, limit)
             _train(weights, ws1, x, bit, squash[t1 + STRETCH_MAX], mixer_rate)
             _train(weights, ws2, x, bit, squash[t2 + STRETCH_MAX], mixer_rate)
             _apm_update(apm, a1, t, bit, apm_rate)
@@ -476,22 +390,6 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
         vals[i, j, c] = np.uint8(value)
         last[slot_last] = i * width + j
         costs[s] = bits
-
-
-@numba.njit(cache=True, nogil=True)
-def _raw(decode, values, nbits, coder, buf):  # pragma: no cover - compiled
-    """Code (or decode into values) unsigned integers of nbits bits each, at probability 1/2 per bit."""
-    half = np.int64(PROB_ONE // 2)
-    for s in range(len(values)):
-        v = np.int64(0)
-        for d in range(nbits):
-            if decode:
-                bit = _decode_bit(coder, buf, half)
-            else:
-                bit = (np.int64(values[s]) >> (nbits - 1 - d)) & 1
-                _encode_bit(coder, buf, bit, half)
-            v = v * 2 + bit
-        values[s] = v
 
 
 @dataclass
