@@ -57,7 +57,7 @@ def traced_round_trip(model, pixels: np.ndarray, mode: str, tile: int = 16, chun
     return out, np.concatenate(enc_trace), np.concatenate(dec_trace), payload
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (2, 3), (7, 5), (33, 20)])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 5), (20, 33)])
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_encoder_and_decoder_decisions_identical_every_architecture(rgb_model, shape, mode):
     pixels = smooth_image(*shape, channels=3 if mode == "RGB" else 1)
