@@ -41,8 +41,12 @@ def _classical() -> dict[str, Codec | str]:
     try:
         import imagecodecs as ic
 
-        out["webp lossless (m6)"] = (lambda px: ic.webp_encode(px, lossless=True, method=6, level=100),
-                                     ic.webp_decode)
+        def webp_encode(px):  # WebP holds colour (and alpha) only: grey goes in as R = G = B
+            if px.shape[2] < 3:
+                px = np.concatenate([np.repeat(px[:, :, :1], 3, axis=2), px[:, :, 1:]], axis=2)
+            return ic.webp_encode(px, lossless=True, method=6, level=100)
+
+        out["webp lossless (m6)"] = (webp_encode, ic.webp_decode)
         out["jpeg-xl lossless e7"] = (lambda px: ic.jpegxl_encode(px, lossless=True, effort=7), ic.jpegxl_decode)
         out["jpeg-xl lossless e9"] = (lambda px: ic.jpegxl_encode(px, lossless=True, effort=9), ic.jpegxl_decode)
         out["jpeg-ls"] = (lambda px: ic.jpegls_encode(px), ic.jpegls_decode)
@@ -98,6 +102,12 @@ def _same(back: np.ndarray, px: np.ndarray) -> bool:
     back = back.reshape(px.shape[:2] + (-1,))
     if back.shape[2] == px.shape[2] - 1 and (px[:, :, -1] == 255).all():
         px = px[:, :, :-1]
+    if px.shape[2] < 3 <= back.shape[2]:  # grey coded as R = G = B (WebP): exact if the three are equal
+        if not (np.array_equal(back[:, :, 0], back[:, :, 1]) and np.array_equal(back[:, :, 0], back[:, :, 2])):
+            return False
+        back = back[:, :, [0, 3]] if back.shape[2] == 4 and px.shape[2] == 2 else back[:, :, :1]
+        if back.shape[2] == 1 and px.shape[2] == 2 and (px[:, :, 1] == 255).all():
+            px = px[:, :, :1]
     return back.shape == px.shape and np.array_equal(back, px)
 
 

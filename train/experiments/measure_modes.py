@@ -45,15 +45,17 @@ cases.append(('astronaut.png / 2 as RGBA;16 (alpha = ramp)',
               widepng.WideImage('RGBA;16', np.concatenate([wide, alpha], 2))))
 cases.append(('astronaut.png / 2 as LA;16 (grey = G)',
               widepng.WideImage('LA;16', np.concatenate([wide[:, :, 1:2], alpha], 2))))
-print('| image | mode | pixels | pixzip bytes | PNG (oxipng) bytes | JPEG-XL e9 bytes |')
-print('|---|---|---:|---:|---:|---:|')
+print('| image | mode | pixels | pixzip bytes | pixzip --no-adapt bytes | PNG (oxipng) bytes | JPEG-XL e9 bytes |')
+print('|---|---|---:|---:|---:|---:|---:|')
 for name, im in cases:
     p = modes.split(im)
     data, rep = codec.compress_planes(p, m)
+    plain, _ = codec.compress_planes(p, m, adapt=False)  # format 3 (its round trips are tested elsewhere)
     back = modes.join(codec.decompress_planes(data, models=m))
     assert np.array_equal(pixels(back), pixels(im)) and back.mode == im.mode
     try:
         j = len(jxl(im))
     except Exception as e:
         j = f'n/a ({type(e).__name__})'
-    print(f'| {name} | {im.mode} | {im.width}x{im.height} | {len(data)} | {len(png(im))} | {j} |')
+    print(f'| {name} | {im.mode} | {im.width}x{im.height} | {len(data)} | {len(plain)} | {len(png(im))} | {j} |',
+          flush=True)
