@@ -5,10 +5,9 @@ import torch
 
 from . import adaptive, coder, registry, softmax, stream
 from .container import Header
-from .encoder import coded_channels, stage_progress
+from .encoder import bind_chunk, coded_channels, stage_progress
 from .image import MODES
 from .intscale import IntegerMultiScale, is_known, known_values, small_side, small_tile
-from .schedule import Layout, wavefront
 from .stream import Job, Progress
 
 
@@ -45,11 +44,7 @@ def _decode_stage(dec, shape: tuple, net, job: Job, small: np.ndarray | None = N
     done, coded, dev = 0, job.coded, job.device
     dec.begin(out)
     for ch in stream.chunks(height, width, job.tile, job.chunk):
-        layout = Layout(job.tile, net.reach, len(ch))
-        bn = net.bind(layout, dev, decoder=True)
-        if small is not None:
-            bn.condition(ch, small)
-        schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
+        layout, bn, schedule = bind_chunk(net, ch, job, small, decoder=True)
         sharp = dec.pop_raw(len(ch) * len(coded), 8).reshape(len(ch), len(coded)) if job.sharpened else None
         box = stream.boxes(ch)
         for k in range(schedule.steps):

@@ -78,11 +78,7 @@ def _encode_stage(enc, pixels: np.ndarray, net, job: Job, small: np.ndarray | No
     enc.begin(pixels)
     coded, dev = job.coded, job.device
     for ch in stream.chunks(height, width, job.tile, job.chunk):
-        layout = Layout(job.tile, net.reach, len(ch))
-        bn = net.bind(layout, dev, decoder=False)
-        if small is not None:
-            bn.condition(ch, small)
-        schedule = wavefront(layout, ch, net.schedule_slope(layout.size))
+        layout, bn, schedule = bind_chunk(net, ch, job, small, decoder=False)
         pos, rc = torch.from_numpy(schedule.flat).to(dev), schedule.pixels
         values = _network_values(pixels, rc, net.config.channels).to(dev)  # (N, C)
         bn.set_pixels(pos, values)
@@ -117,6 +113,16 @@ def _encode_stage(enc, pixels: np.ndarray, net, job: Job, small: np.ndarray | No
         if job.progress:
             job.progress(done, height * width)
     return ideal
+
+
+def bind_chunk(net, chunk: list, job: Job, small: np.ndarray | None, decoder: bool) -> tuple:
+    """A chunk of tiles' buffers, its bound network (conditioned on the small image, if any) and its
+    wavefront schedule: (layout, bound network, schedule)."""
+    layout = Layout(job.tile, net.reach, len(chunk))
+    bn = net.bind(layout, job.device, decoder=decoder)
+    if small is not None:
+        bn.condition(chunk, small)
+    return layout, bn, wavefront(layout, chunk, net.schedule_slope(layout.size))
 
 
 def _network_values(pixels: np.ndarray, where: np.ndarray, channels: int) -> torch.Tensor:
