@@ -35,7 +35,8 @@ def _classical() -> dict[str, Codec | str]:
             Image.fromarray(px.squeeze(2) if px.shape[2] == 1 else px).save(buf, format="PNG")
             return oxipng.optimize_from_memory(buf.getvalue(), level=6)
 
-        out["png (oxipng -o6)"] = (png_encode, lambda b: np.asarray(Image.open(io.BytesIO(b))))
+        # oxipng reduces what it can (grey to 1 bit, colours to a palette, opaque alpha away): read back as RGBA
+        out["png (oxipng -o6)"] = (png_encode, lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("RGBA")))
     except ImportError:
         out["png (oxipng -o6)"] = "missing: pip install pyoxipng (or .[bench])"
     try:
@@ -97,9 +98,11 @@ def load_bench_pixels(path: Path) -> np.ndarray:
 
 
 def _same(back: np.ndarray, px: np.ndarray) -> bool:
-    """A codec's decoded pixels equal px (H, W, C); one that drops an alpha channel that is all opaque (as
-    optimized PNG does) is exact too."""
+    """A codec's decoded pixels equal px (H, W, C); one that drops or adds an alpha channel that is all
+    opaque, or gives grey as R = G = B, is exact too."""
     back = back.reshape(px.shape[:2] + (-1,))
+    if back.shape[2] == 4 and px.shape[2] in (1, 3) and (back[:, :, 3] == 255).all():  # opaque alpha added
+        back = back[:, :, :3]
     if back.shape[2] == px.shape[2] - 1 and (px[:, :, -1] == 255).all():
         px = px[:, :, :-1]
     if px.shape[2] < 3 <= back.shape[2]:  # grey coded as R = G = B (WebP): exact if the three are equal
