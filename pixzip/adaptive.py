@@ -332,8 +332,10 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     for s in range(n):
         i, j, c = np.int64(rows[s]), np.int64(cols[s]), np.int64(chans[s])
         pr = np.int64(preds[s])
-        for u in range(256):  # the network's frequencies in u order, +1 each (what the coder gives them)
-            cum[u + 1] = cum[u] + np.int64(freqs[s, r_of_u[u]]) + 1
+        # The network's frequencies in u order, +1 each (what a categorical coder gives them), summed as far as
+        # the decisions need: small u need few. They sum to FREQ_TOTAL + 256 = 2^24 (pixzip.softmax).
+        filled = 0
+        cum[256] = 1 << 24
         slot_last, apm_ctx = _contexts(img, res, vals, side, i, j, c, boxes[s], pr, last, run, u_of_r, hashes,
                                        expect, mctx)
         seen = last[slot_last]
@@ -343,6 +345,10 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
         node = np.int64(0)
         bits = 0.0
         for d in range(MAX_DECISIONS):
+            need = tree[2, node] if tree[2, node] < 256 else tree[1, node]
+            while filled < need:
+                cum[filled + 1] = cum[filled] + np.int64(freqs[s, r_of_u[filled]]) + 1
+                filled += 1
             _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, mask)
             tp = tree[8, node]
             # Two mixers, their weights chosen by (channel, tree position) and the network's confidence, or
