@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The benchmark behind docs/benchmarks.md, "Format 4" (2026-12-04): every set, pixzip with and without the adaptive stage.
+set -e
+cd "$(dirname "$0")/../.."
+mkdir -p runs/bench runs/skphotos runs/skother
+SK=$(python -c "import skimage, os; print(os.path.dirname(skimage.__file__))")/data
+cp $SK/{astronaut,chelsea,coffee,color,ihc,motorcycle_left}.png runs/skphotos/
+cp $SK/{brick,camera,cell,chessboard_GRAY,clock_motion,coins,grass,gravel,horse,logo,microaneurysms,moon,page,phantom,text}.png runs/skother/
+for set in val:../shared/data/val skphotos:runs/skphotos graphics:../shared/data/graphics skother:runs/skother; do
+  name=${set%%:*}; folder=${set#*:}
+  pixzip bench "$folder" --no-adapt --out runs/bench/$name > runs/bench/$name.log 2>&1
+done
