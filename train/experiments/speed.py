@@ -1,21 +1,30 @@
-"""Encode/decode seconds per megapixel (docs/benchmarks.md, "Speed of format 4") on the validation photos, with and without the adaptive stage, in one
-process, alternating (python train/experiments/speed.py; the OpenMP wait policy is the environment's)."""
-import glob, os, sys, time
+"""Encode and decode seconds per megapixel on the validation photos, with and without the adaptive stage,
+in one process, twice, alternating (docs/benchmarks.md, "Speed of format 4"):
+
+    python train/experiments/speed.py        # the OpenMP wait policy is the environment's (pixzip: PASSIVE)
+"""
+import glob
+import os
+import time
+
 import numpy as np
 from PIL import Image
+
 import pixzip
-from pixzip import codec, modes
+
 images = [np.asarray(Image.open(p)) for p in sorted(glob.glob("../shared/data/val/*.png"))]
-mp = sum(im.shape[0] * im.shape[1] for im in images) / 1e6
-pixzip.decompress(pixzip.compress(images[0][:16, :16]))  # kernels loaded
-pixzip.decompress(pixzip.compress(images[0][:16, :16], adapt=False))
-t = {}
+megapixels = sum(im.shape[0] * im.shape[1] for im in images) / 1e6
+for adapt in (True, False):  # the kernels loaded before timing
+    pixzip.decompress(pixzip.compress(images[0][:16, :16], adapt=adapt))
 for adapt in (True, False, True, False):
-    enc = dec = 0.0
+    encode = decode = 0.0
     for im in images:
-        t0 = time.perf_counter(); data = pixzip.compress(im, adapt=adapt); t1 = time.perf_counter()
-        back = pixzip.decompress(data); t2 = time.perf_counter()
+        t0 = time.perf_counter()
+        data = pixzip.compress(im, adapt=adapt)
+        t1 = time.perf_counter()
+        back = pixzip.decompress(data)
+        t2 = time.perf_counter()
         assert np.array_equal(np.asarray(back), im)
-        enc += t1 - t0; dec += t2 - t1
-    t.setdefault(adapt, []).append((enc / mp, dec / mp))
-    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} adapt={adapt}: encode {enc / mp:.2f} s/MP, decode {dec / mp:.2f} s/MP", flush=True)
+        encode, decode = encode + t1 - t0, decode + t2 - t1
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} adapt={adapt}: encode {encode / megapixels:.2f} "
+          f"s/MP, decode {decode / megapixels:.2f} s/MP", flush=True)
