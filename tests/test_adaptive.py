@@ -155,3 +155,15 @@ def test_state_is_not_shared_between_threads(tiny_residual):
     for t in threads:
         t.join()
     assert together == alone
+
+
+def test_heat_map_costs_are_the_adaptive_stage_bits(tiny_residual):
+    """The per-pixel costs (the bit heat map's) add up to the adaptive stage's ideal bits, less the tiles'
+    8-bit sharpness, and are well below the network's own on content the stage learns."""
+    pixels = contents(40, 50, 3, "tiles")
+    costs, plain_costs = np.zeros((40, 50)), np.zeros((40, 50))
+    _, ideal = codec.encode_pixels(pixels, "RGB", tiny_residual, tile=16, chunk=4, costs=costs, adapt=True)
+    codec.encode_pixels(pixels, "RGB", tiny_residual, tile=16, chunk=4, costs=plain_costs)
+    sharpness_bits = 8 * 12 * 3  # 12 tiles of 16 x 16, 3 channels
+    assert abs(costs.sum() + sharpness_bits - ideal) < 1e-3 * ideal
+    assert costs.sum() < plain_costs.sum() / 2
