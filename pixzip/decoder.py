@@ -61,18 +61,20 @@ def _decode_stage(dec, shape: tuple, net, job: Job, small: np.ndarray | None = N
                 if not here:
                     continue
                 at = position[group == coded.index(here[0])]  # this step's coded positions (every channel's)
-                f = (_pass_frequencies(net, st.head_output, at, here, coded, sharp, layout.tile_of(flat[at]))
-                     if len(at) else None)
+                every = len(at) == len(flat)  # then no index arrays: slices (the decoder's hot loop)
+                tile_of = layout.tile_of(flat if every else flat[at])
+                f = _pass_frequencies(net, st.head_output, at, here, coded, sharp, tile_of) if len(at) else None
                 for i, c in enumerate(here):  # in order: a channel's prediction needs the channels before it
                     pred = bn.prediction(c, pos, medians)
                     value = pred.clone() if known is None else torch.from_numpy(
                         known[rc[:, 0], rc[:, 1], c].astype(np.int32)).to(dev)
                     if len(at):
-                        where = adaptive.Where(rc[at, 0], rc[at, 1], np.full(len(at), c),
-                                               box[layout.tile_of(flat[at])], pred[at].cpu().numpy())
+                        sel = slice(None) if every else torch.from_numpy(at).to(dev)
+                        rows = rc if every else rc[at]
+                        where = adaptive.Where(rows[:, 0], rows[:, 1], np.full(len(at), c), box[tile_of],
+                                               pred[sel].cpu().numpy())
                         symbols = dec.pop(f[i * len(at) : (i + 1) * len(at)], where, job.trace)
-                        at_t = torch.from_numpy(at).to(dev)
-                        value[at_t] = ((torch.from_numpy(symbols).to(dev) + pred[at_t]) % 256).to(value.dtype)
+                        value[sel] = ((torch.from_numpy(symbols).to(dev) + pred[sel]) % 256).to(value.dtype)
                     for w in (range(net.config.channels) if channels == 1 else [c]):  # grey: G = B = R
                         bn.write_pixels(w, pos, value, pred if w == c else bn.prediction(w, pos, medians))
                     out[rc[:, 0], rc[:, 1], c] = value.cpu().numpy()
