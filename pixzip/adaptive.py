@@ -445,8 +445,10 @@ class Encoder(_Stage):
         self.coder = np.array([0, 0xFFFFFFFF, 0, 0, 0], dtype=np.int64)
         self.buf = np.zeros(1 << 16, dtype=np.uint8)
 
-    def _room(self, bits: int) -> None:
-        need = int(self.coder[2]) + bits // 8 + 64
+    def _room(self, decisions: int) -> None:
+        """Room in the buffer for this many more decisions: the compiled coder does not check bounds, and one
+        decision writes at most 4 bytes (the range's normalization shifts out at most its four bytes)."""
+        need = int(self.coder[2]) + 4 * decisions + 64
         if need > len(self.buf):
             self.buf = np.concatenate([self.buf, np.zeros(max(need, 2 * len(self.buf)) - len(self.buf), np.uint8)])
 
@@ -454,7 +456,7 @@ class Encoder(_Stage):
         """Code residuals symbols (n,) with the network's freqs (n, 256) at where; returns each one's cost
         in bits (n,). trace, if given, receives the (n, MAX_DECISIONS) probabilities of the decisions."""
         n = len(symbols)
-        self._room(n * 8 * (PROB_BITS + 1))
+        self._room(n * MAX_DECISIONS)
         probs = np.zeros((n if trace is not None else 0, MAX_DECISIONS), dtype=np.int64)
         costs = np.zeros(n, dtype=np.float64)
         _code(False, np.asarray(symbols, dtype=np.int64), np.asarray(freqs, dtype=np.float32), *self._args(where),
@@ -464,12 +466,12 @@ class Encoder(_Stage):
         return costs
 
     def push_raw(self, values: np.ndarray, nbits: int) -> None:
-        self._room(len(values) * nbits * 2)
+        self._room(len(values) * nbits)
         _raw(False, np.asarray(values, dtype=np.int64).copy(), nbits, self.coder, self.buf)
 
     def finish(self) -> bytes:
         """The bytes: the coder's range is settled by x1's four bytes."""
-        self._room(64)
+        self._room(0)
         x1, k = int(self.coder[0]), int(self.coder[2])
         self.buf[k : k + 4] = np.frombuffer(x1.to_bytes(4, "big"), dtype=np.uint8)
         return self.buf[: k + 4].tobytes()
