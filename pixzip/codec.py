@@ -35,7 +35,7 @@ class Report:
     mode: str
     model: str
     bytes: int  # whole file
-    ideal_bits: float  # the model's code length, sum of -log2 p over coded subpixels
+    ideal_bits: float  # sum of -log2 p the coder is given (the network's p or, format 4, the adaptive stage's)
     seconds: float
 
     @property
