@@ -192,6 +192,29 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 
 
+def learning_rate(tc: TrainConfig, frac: float, step: int, quantized: bool) -> float:
+    """The schedule at fraction frac of the budget: warm-up, then a cosine from lr down to lr x
+    final_lr_fraction over the float phase; in the quantization-aware phase (the last qat_fraction) a cosine
+    from qat_lr down to a tenth of it."""
+    if quantized:
+        qfrac = (frac - (1 - tc.qat_fraction)) / tc.qat_fraction
+        return tc.qat_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(max(qfrac, 0.0), 1.0))))
+    ffrac = frac / (1 - tc.qat_fraction)
+    cos = 0.5 * (1 + math.cos(math.pi * min(ffrac, 1.0)))
+    return tc.lr * min(1.0, (step + 1) / tc.warmup_steps) * (tc.final_lr_fraction + (1 - tc.final_lr_fraction) * cos)
+
+
+def start_quantization_aware(model, images: list[torch.Tensor], tc: TrainConfig, gen: torch.Generator,
+                             dev: torch.device, world: int) -> torch.optim.Optimizer:
+    """The switch to the quantization-aware phase: calibrate the activation scales on 8 batches of crops
+    (process 0's, under torchrun), and a fresh Adam for the quantized model."""
+    model.calibrate([random_crops(images, tc.batch, tc.crop, gen).to(dev) for _ in range(8)])
+    if world > 1:
+        for buffer in model.buffers():  # every process quantizes with process 0's scales
+            dist.broadcast(buffer, 0)
+    return torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
+
+
 def train(
     data: Path,
     out: Path,
@@ -273,22 +296,11 @@ def train(
             log(f"step {step}: stopping after {stop_after:g} minutes of this sitting, {100 * frac:.1f}% of the budget")
             break
         if not model.quantized and frac >= 1 - tc.qat_fraction:
-            model.calibrate([random_crops(images, tc.batch, tc.crop, gen).to(dev) for _ in range(8)])
-            if world > 1:
-                for buffer in model.buffers():  # every process quantizes with process 0's scales
-                    dist.broadcast(buffer, 0)
-            opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
+            opt = start_quantization_aware(model, images, tc, gen, dev, world)
             scales = [round(v, 6) for name, b in model.named_buffers()
                       if name.endswith("scales") and not name.endswith("stream_scales") for v in b.tolist()]
             log(f"step {step}: calibrated activation scales {scales}, quantization-aware from here")
-        if model.quantized:
-            qfrac = (frac - (1 - tc.qat_fraction)) / tc.qat_fraction
-            lr = tc.qat_lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(max(qfrac, 0.0), 1.0))))
-        else:
-            ffrac = frac / (1 - tc.qat_fraction)
-            cos = 0.5 * (1 + math.cos(math.pi * min(ffrac, 1.0)))
-            lr = (tc.lr * min(1.0, (step + 1) / tc.warmup_steps)
-                  * (tc.final_lr_fraction + (1 - tc.final_lr_fraction) * cos))
+        lr = learning_rate(tc, frac, step, model.quantized)
         for g in opt.param_groups:
             g["lr"] = lr
         x = random_crops(images, tc.batch, tc.crop, gen).to(dev)
