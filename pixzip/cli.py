@@ -1,72 +1,23 @@
 """The pixzip command: a thin layer over the library that parses, calls and prints.
 
 Every error is one line on stderr and a non-zero exit code; outputs appear atomically (pixzip.files), so a
-failure never leaves a partial file.
+failure never leaves a partial file. How many files are gone through (one by one, or in worker processes)
+is pixzip.batch's; what is done to each and how it is reported is here.
 """
 import io
 import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
 import numpy as np
 
 from . import codec, container, modes, registry
+from .batch import EXPECTED_ERRORS, progress_bar, run_each, run_files
 from .container import FormatError
 from .files import (SUFFIX, Failure, check_input, check_output, compressed_name, decompressed_name, expand,
                     remove_input, targets_of, write_atomic, write_output)
-from .image import IMAGE_SUFFIXES, ImageError, load_image
-
-EXPECTED_ERRORS = (ImageError, FormatError, registry.ModelError, codec.DecodeError, OSError, ValueError)
-
-
-@contextmanager
-def progress_bar(label: str, decoding: bool):
-    """A progress callback for codec calls; shown only on a terminal. Until the first progress it says so
-    when the coding path's kernels are not compiled for this machine yet (the first run takes seconds more)."""
-    from tqdm import tqdm
-
-    from . import kernels
-
-    bar = tqdm(total=0, desc=label, unit="px", unit_scale=True, leave=False, disable=None, file=sys.stderr)
-    compiling = not bar.disable and not kernels.compiled_for_this_machine(decoding)
-    if compiling:
-        bar.set_postfix_str("compiling kernels for this machine, first run only")
-
-    def update(done: int, total: int) -> None:
-        nonlocal compiling
-        bar.total = total
-        bar.n = done
-        if done and compiling:
-            bar.set_postfix_str("", refresh=False)
-            compiling = False
-        bar.refresh()
-
-    try:
-        yield update
-    finally:
-        bar.close()
-
-
-def run_each(items, action, exit_on_failure: bool = True, names: list | None = None) -> list:
-    """Apply action to every item (a path, by default); report each failure in one line, naming names[i]
-    (default: the item). Returns the results of those that succeeded; exits 1 after the last if any failed
-    (unless the caller exits itself)."""
-    done = []
-    for i, item in enumerate(items):
-        name = names[i] if names else item
-        try:
-            done.append(action(item))
-        except Failure as e:
-            e.show()
-        except EXPECTED_ERRORS as e:
-            click.echo(f"pixzip: error: {name}: {e}", err=True)
-        except Exception as e:  # a bug: still one line, and the other files go on
-            click.echo(f"pixzip: error: {name}: unexpected {type(e).__name__}: {e} (please report this)", err=True)
-    if exit_on_failure and len(done) < len(items):
-        sys.exit(1)
-    return done
+from .image import IMAGE_SUFFIXES, load_image
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -138,56 +89,6 @@ def _model(name):
     return _MODELS[name]
 
 
-def _job(work, path: Path, target: Path, opts: dict):
-    """One file in a worker process: (stats, warnings) or (None, the one-line error). One thread each for
-    torch and for the numba kernels: the workers are the parallelism, and more threads than cores made
-    -j 2 on two cores a hundred times slower (threads waiting for each other)."""
-    import numba
-    import torch
-
-    torch.set_num_threads(1)
-    numba.set_num_threads(1)
-    try:
-        return work(path, target, opts)
-    except Failure as e:
-        return None, [f"pixzip: error: {e.message}"]
-    except EXPECTED_ERRORS as e:
-        return None, [f"pixzip: error: {path}: {e}"]
-    except Exception as e:  # a bug: still one line
-        return None, [f"pixzip: error: {path}: unexpected {type(e).__name__}: {e} (please report this)"]
-
-
-def run_files(work, jobs: list[tuple[Path, Path]], opts: dict, workers: int, report) -> list[dict]:
-    """Run work(path, target, opts) for every job, in this process with a progress bar, or in `workers`
-    processes; report(stats, warnings) each success in input order, errors as one line each. Returns the
-    stats of the files that succeeded."""
-    done = []
-    if workers > 1 and len(jobs) > 1 and not any(str(p) == "-" for p, _ in jobs):  # stdin stays here
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        ctx = multiprocessing.get_context("spawn")  # no fork of a process with torch's threads
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=ctx) as pool:
-            futures = [pool.submit(_job, work, path, target, opts) for path, target in jobs]
-            for future in futures:
-                stats, messages = future.result()
-                if stats is None:
-                    click.echo(messages[0], err=True)
-                else:
-                    report(stats, messages)
-                    done.append(stats)
-        return done
-
-    def one(job: tuple[Path, Path]):
-        path, target = job
-        with progress_bar(path.name, decoding=work is not compress_file) as update:
-            stats, messages = work(path, target, opts, update)
-        report(stats, messages)
-        return stats
-
-    return run_each(jobs, one, exit_on_failure=False, names=[p for p, _ in jobs])
-
-
 def batch_options(f):
     for option in reversed([
         click.option("-r", "--recursive", is_flag=True, help="Go through folders."),
@@ -243,7 +144,7 @@ def compress(paths, output, model, force, as_json, device, tile, heatmap, no_ada
                        f"bytes{meta}, {stats['bpp']:.3f} bpp, {stats['bpsp']:.3f} bpsp (model ideal "
                        f"{stats['ideal_bpsp']:.3f}), {stats['seconds']:.1f} s", err=to_stderr)
 
-    done = run_files(compress_file, jobs_list, opts, jobs, report)
+    done = run_files(compress_file, jobs_list, opts, jobs, report, decoding=False)
     if several and done and not as_json:  # the summary: total bits over total pixels
         pixels = sum(d["width"] * d["height"] for d in done)
         out_bytes = sum(d["output_bytes"] for d in done)
@@ -272,7 +173,7 @@ def decompress(paths, output, force, device, recursive, jobs, keep):
                    f"{stats['seconds']:.1f} s", err=stats["output"] == "-")
 
     done = run_files(decompress_file, targets_of(found, output, decompressed_name),
-                     {"force": force, "device": device, "rm": not keep}, jobs, report)
+                     {"force": force, "device": device, "rm": not keep}, jobs, report, decoding=True)
     if len(done) < len(files):
         sys.exit(1)
 

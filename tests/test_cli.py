@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pixzip import cli
+from pixzip import batch
 from pixzip.cli import main
 
 
@@ -208,12 +208,10 @@ def test_parallel_workers_use_one_thread_each(monkeypatch):
     import numba
     import torch
 
-    from pixzip import cli
-
     before = (torch.get_num_threads(), numba.get_num_threads())
     try:
-        stats, _ = cli._job(lambda path, target, opts: ((torch.get_num_threads(), numba.get_num_threads()), []),
-                            None, None, {})
+        stats, _ = batch._job(lambda path, target, opts: ((torch.get_num_threads(), numba.get_num_threads()), []),
+                              None, None, {})
         assert stats == (1, 1)
     finally:
         torch.set_num_threads(before[0])
@@ -236,7 +234,7 @@ def test_progress_bar_says_when_the_kernels_compile(compiled, monkeypatch):
     for decoding in (False, True):
         for stream in (Terminal(), io.StringIO()):
             monkeypatch.setattr("sys.stderr", stream)
-            with cli.progress_bar("x.pxz", decoding) as update:
+            with batch.progress_bar("x.pxz", decoding) as update:
                 shown = stream.getvalue()
                 update(5, 10)
             after = stream.getvalue()[len(shown):]
