@@ -215,6 +215,99 @@ def start_quantization_aware(model, images: list[torch.Tensor], tc: TrainConfig,
     return torch.optim.Adam(model.parameters(), lr=tc.qat_lr)
 
 
+def _start_or_resume(config: PixelCNNConfig, tc: TrainConfig, checkpoint: Path | None, gen: torch.Generator,
+                     rank: int, dev: torch.device) -> tuple[PixelCNN, torch.optim.Optimizer, int, float, list]:
+    """The model on dev and its optimizer, with the step, seconds and history to go on from: a new run, or
+    the one the checkpoint holds if it is given and exists. A resumed run reseeds its crops with the step,
+    so that a sitting does not draw again the crops its first sitting began with."""
+    model = MODELS[arch_of(config)](config)
+    step, seconds, history, state = 0, 0.0, [], None
+    if checkpoint is not None and checkpoint.exists():
+        state = torch.load(checkpoint, weights_only=False, map_location="cpu")
+        model = MODELS[arch_of(config)](type(config).from_dict(state["config"]))
+        model.load_state_dict(state["model"])
+        step, seconds, history = state["step"], state["seconds"], state["log"]
+        gen.manual_seed(tc.seed + 1000 * rank + step)
+    model.to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr if model.quantized else tc.lr)
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+    return model, opt, step, seconds, history
+
+
+def _spent(step: int, seconds: float, budget: float | None, steps: int | None, world: int,
+           dev: torch.device) -> float:
+    """The fraction of the budget spent: seconds of `budget` seconds, or else step of `steps`. Under torchrun
+    with a time budget the processes agree on the largest, so that every process takes the same steps."""
+    frac = seconds / budget if budget is not None else step / steps
+    if world > 1 and budget is not None:
+        t = torch.tensor([frac], dtype=torch.float64, device=dev if dev.type == "cuda" else "cpu")
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        frac = float(t)
+    return frac
+
+
+class _Report:
+    """Process 0's account of a run as it trains: the progress bar; the history every checkpoint keeps
+    (the smoothed training cost every 100 steps, and each validation) with its log lines; a validation every
+    val_minutes and a checkpoint every checkpoint_minutes. Other processes keep a disabled bar only."""
+
+    def __init__(self, tc: TrainConfig, history: list, log, val: Path | None, val_images: list | None,
+                 checkpoint: Path, data: Path, world: int, shown: bool):
+        self.tc, self.history, self.log, self.val, self.val_images = tc, history, log, val, val_images
+        self.checkpoint_path, self.data, self.world = checkpoint, data, world
+        self.bar = tqdm(total=100.0, unit="%", bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
+                        disable=not shown or None, file=sys.stderr, dynamic_ncols=True)
+        self.running = None  # the training cost (bpsp), an exponential average over about 50 steps
+        self.last_checkpoint = time.time()
+        self.last_val, self.val_note = time.time(), ""  # when it last validated, and what the bar says of it
+
+    def after_step(self, model, opt, step: int, seconds: float, frac: float, lr: float, cost: float) -> None:
+        """Step `step` is done: it cost `cost` bpsp, at fraction frac of the budget with learning rate lr."""
+        tc = self.tc
+        self.running = cost if self.running is None else 0.98 * self.running + 0.02 * cost
+        self.bar.n = round(100 * min(frac, 1.0), 1)
+        self.bar.set_postfix_str(f"step {step}, train {self.running:.3f} bpsp{', ' if self.val_note else ''}"
+                                 f"{self.val_note}", refresh=False)
+        self.bar.refresh()
+        if step % 100 == 0:
+            self.history.append({"step": step, "seconds": round(seconds, 1),
+                                 "pixels": step * tc.batch * tc.crop**2 * self.world,
+                                 "train_bpsp": round(self.running, 4), "quantized": model.quantized})
+            self.log(f"step {step} {seconds / 60:.1f} min  lr {lr:.2e}  train {self.running:.3f} bpsp  "
+                     f"{100 * frac:.1f}%")
+        if self.val_images and time.time() - self.last_val > tc.val_minutes * 60:
+            self.validation(model, step, seconds)
+        if time.time() - self.last_checkpoint > tc.checkpoint_minutes * 60:
+            self.checkpoint(model, opt, step, seconds)
+
+    def validation(self, model, step: int, seconds: float) -> None:
+        bpsp, kind = validate(model, self.val_images)
+        self.history.append({"step": step, "seconds": round(seconds, 1), "val_bpsp": round(bpsp, 4), "val_of": kind})
+        self.log(f"step {step}: validation {bpsp:.4f} bpsp ({kind}, whole images of {self.val})")
+        self.last_val, self.val_note = time.time(), f"val {bpsp:.3f} ({kind.split()[0]})"
+
+    def checkpoint(self, model, opt, step: int, seconds: float) -> None:
+        save_checkpoint(self.checkpoint_path, model, opt, step, seconds, self.tc, self.history, self.data, self.world)
+        self.last_checkpoint = time.time()
+
+    def finish(self, model, opt, step: int, seconds: float) -> None:
+        """The end of a sitting, or of the run: a validation (with a validation folder), then a checkpoint."""
+        if self.val_images:
+            self.validation(model, step, seconds)
+        self.checkpoint(model, opt, step, seconds)
+
+
+def _leave_process_group() -> None:
+    """The end of a run under torchrun, once the caller has let go of its DistributedDataParallel wrapper:
+    the wrapper holds the process group and its gloo threads, so it is freed before the group, while the
+    interpreter is fully alive - a group freed during interpreter shutdown can abort the process
+    ("terminate called without an active exception", seen once in CI on process 1)."""
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def train(
     data: Path,
     out: Path,
@@ -252,46 +345,16 @@ def train(
     gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)
     images = load_dataset(data, config.channels, tc.crop)
     val_images = load_dataset(val, config.channels, 1) if val is not None and rank == 0 else None
-    model = MODELS[arch_of(config)](config)
-    step, seconds, history = 0, 0.0, []
-    state = None
-    if resume and ckpt_path.exists():
-        state = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-        model = MODELS[arch_of(config)](type(config).from_dict(state["config"]))
-        model.load_state_dict(state["model"])
-        step, seconds, history = state["step"], state["seconds"], state["log"]
-        gen.manual_seed(tc.seed + 1000 * rank + step)
-    model.to(dev)
+    model, opt, step, seconds, history = _start_or_resume(config, tc, ckpt_path if resume else None, gen, rank, dev)
     net = model
     if world > 1:
         from torch.nn.parallel import DistributedDataParallel
 
         net = DistributedDataParallel(model)
-    opt = torch.optim.Adam(model.parameters(), lr=tc.qat_lr if model.quantized else tc.lr)
-    if state is not None:
-        opt.load_state_dict(state["optimizer"])
     budget = minutes * 60 if minutes is not None else None
-
-    def progress() -> float:
-        frac = seconds / budget if budget is not None else step / steps
-        if world > 1 and budget is not None:  # agree, so that every process takes the same steps
-            t = torch.tensor([frac], dtype=torch.float64, device=dev if dev.type == "cuda" else "cpu")
-            dist.all_reduce(t, op=dist.ReduceOp.MAX)
-            frac = float(t)
-        return frac
-
-    def validation() -> None:
-        bpsp, kind = validate(model, val_images)
-        history.append({"step": step, "seconds": round(seconds, 1), "val_bpsp": round(bpsp, 4), "val_of": kind})
-        log(f"step {step}: validation {bpsp:.4f} bpsp ({kind}, whole images of {val})")
-        last_val[0], last_val[1] = time.time(), f"val {bpsp:.3f} ({kind.split()[0]})"
-
-    bar = tqdm(total=100.0, unit="%", bar_format="{l_bar}{bar}| {n:.1f}% [{elapsed}<{remaining}{postfix}]",
-               disable=not progress_bar or rank != 0 or None, file=sys.stderr, dynamic_ncols=True)
-    start, last_ckpt, running = time.time() - seconds, time.time(), None
-    last_val = [time.time(), ""]
-    sitting = time.time()
-    while (frac := progress()) < 1:
+    report = _Report(tc, history, log, val, val_images, ckpt_path, data, world, progress_bar and rank == 0)
+    start, sitting = time.time() - seconds, time.time()
+    while (frac := _spent(step, seconds, budget, steps, world, dev)) < 1:
         if stop_after is not None and time.time() - sitting > stop_after * 60:
             log(f"step {step}: stopping after {stop_after:g} minutes of this sitting, {100 * frac:.1f}% of the budget")
             break
@@ -310,35 +373,13 @@ def train(
         opt.step()
         step += 1
         seconds = time.time() - start
-        value = loss.item()
-        running = value if running is None else 0.98 * running + 0.02 * value
-        if rank != 0:
-            continue
-        bar.n = round(100 * min(frac, 1.0), 1)
-        bar.set_postfix_str(f"step {step}, train {running:.3f} bpsp{', ' if last_val[1] else ''}{last_val[1]}",
-                            refresh=False)
-        bar.refresh()
-        if step % 100 == 0:
-            history.append({"step": step, "seconds": round(seconds, 1), "pixels": step * tc.batch * tc.crop**2 * world,
-                            "train_bpsp": round(running, 4), "quantized": model.quantized})
-            log(f"step {step} {seconds / 60:.1f} min  lr {lr:.2e}  train {running:.3f} bpsp  {100 * frac:.1f}%")
-        if val_images and time.time() - last_val[0] > tc.val_minutes * 60:
-            validation()
-        if time.time() - last_ckpt > tc.checkpoint_minutes * 60:
-            save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data, world)
-            last_ckpt = time.time()
-    bar.close()
+        cost = loss.item()
+        if rank == 0:
+            report.after_step(model, opt, step, seconds, frac, lr, cost)
+    report.bar.close()
     if rank == 0:
-        if val_images:
-            validation()
-        save_checkpoint(ckpt_path, model, opt, step, seconds, tc, history, data, world)
+        report.finish(model, opt, step, seconds)
     if world > 1:
-        # Free the DDP wrapper (it holds the process group and its gloo threads) before the group, while the
-        # interpreter is fully alive: a group freed during interpreter shutdown can abort the process
-        # ("terminate called without an active exception", seen once in CI on process 1).
-        net = loss = None
-        gc.collect()
-        dist.barrier()
-        dist.destroy_process_group()
+        net = loss = None  # the DDP wrapper goes before the process group (_leave_process_group)
+        _leave_process_group()
     return ckpt_path
-
