@@ -25,6 +25,7 @@ WEIGHT_MAX = 127  # weights are int8, symmetric, one scale per output channel
 # (the logits' unit), so int8 leaves the smaller ones a few levels: 0.033 bpsp in the calibrated integer
 # model, 0.006 after quantization-aware training (docs/models.md). Its sums stay exact in float32 (below
 # 2^24, checked at load).
+WIDE_WEIGHT_MAX = 2**14 - 1  # a wide layer's weights (first_weight_bits up to 15, out_weight_bits up to 12)
 # The residual stream is int8 (in units of its scale s), or with stream_bits = 16 int16 in units of
 # s / 2^STREAM_FINE_SHIFT: the layers that add into it keep 8 more bits, which an int8 stream rounds away
 # at every block (docs/models.md, "The quantization gap"); its relu, which the next layer reads, is still
@@ -52,6 +53,13 @@ def gate_tables() -> tuple[np.ndarray, np.ndarray]:
     one = 2.0**GATE_BITS
     return (np.floor(one / (1 + np.exp(-z)) + 0.5).astype(np.int64),
             np.floor(one * np.tanh(z) + 0.5).astype(np.int64))
+
+
+def split_wide(w):
+    """Integer weights (numpy or torch) with |w| <= WIDE_WEIGHT_MAX -> int8-range halves (high, low) with
+    w = 256 high + low, low in -128..127, high in -64..64: a wide layer is two int8 matmuls."""
+    low = (w + 128) % 256 - 128
+    return (w - low) // 256, low
 
 
 # ---- causal masks ----------------------------------------------------------------------------------------

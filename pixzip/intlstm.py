@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import kernels
+from . import kernels, modelcheck
 from .intformat import ACT_MAX, GATE_MAX, gate_tables, input_mask
 from .intnet import BoundNetwork, IntegerPixelCNN, Layer, export_arrays as pixelcnn_arrays, layer_names
 from .schedule import Layout
@@ -62,7 +62,7 @@ class IntegerRowLSTM(IntegerPixelCNN):
     def __init__(self, config, arrays: dict[str, np.ndarray]):
         super().__init__(config, arrays)
         names = [f"{d}{b}" for d in self.directions for b in range(config.blocks)]
-        self._check_exact(names, ("input_weight", "state_weight"))
+        modelcheck.check_exact(self.arrays, names, ("input_weight", "state_weight"))
         self.sigmoid_table = torch.from_numpy(self.arrays["sigmoid_table"])  # (2 GATE_MAX + 1,) int64
         self.tanh_table = torch.from_numpy(self.arrays["tanh_table"])
         if self.sigmoid_table.shape != (2 * GATE_MAX + 1,) or self.tanh_table.shape != (2 * GATE_MAX + 1,):

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import kernels, precision, subpass
-from .intformat import ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNNConfig, causal_mask
+from . import kernels, modelcheck, precision, subpass
+from .intformat import (ACT_MAX, INPUT_SCALE, STREAM16_MAX, STREAM_FINE_SHIFT, WEIGHT_MAX, PixelCNNConfig, causal_mask,
+                        split_wide)
 from .network import StepState
 from .predictor import predict
 from .schedule import Layout
@@ -27,17 +28,6 @@ from .softmax import exp_table
 
 if TYPE_CHECKING:  # export reads a float model; decoding never imports one
     from .pixelcnn import PixelCNN
-
-EXACT_FP32 = 2**24  # float32 sums of integers are exact below this
-EXACT_INT32 = 2**31  # the accumulators are int32
-WIDE_WEIGHT_MAX = 2**14 - 1  # a wide layer's weights (first_weight_bits up to 15, out_weight_bits up to 12)
-
-
-def split_wide(w):
-    """Integer weights (numpy or torch) with |w| <= WIDE_WEIGHT_MAX -> int8-range halves (high, low) with
-    w = 256 high + low, low in -128..127, high in -64..64: a wide layer is two int8 matmuls."""
-    low = (w + 128) % 256 - 128
-    return (w - low) // 256, low
 
 
 def layer_names(config: PixelCNNConfig) -> list[str]:
@@ -83,11 +73,6 @@ def conv_arrays(convs: dict) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _stacked(arrays: list[np.ndarray], shape: tuple, dtype=np.float32) -> np.ndarray:
-    """np.stack(arrays), or an empty (0, *shape) array when there are none (a network without blocks)."""
-    return np.stack(arrays) if arrays else np.zeros((0,) + shape, dtype)
-
-
 LAYER_MASKS = {"first": "A", "inner": "B", "outer": "B", "head": "B", "out": "own", "proj": "none",
                "cond_small": "none", "cond_full": "none"}
 
@@ -128,7 +113,7 @@ class IntegerPixelCNN:
         self.inputs_per_channel = 2 if config.residual_inputs else 1
         self.reach = max(config.first_kernel, config.kernel) // 2
         self.slope = self.reach + 1  # wavefront slope (pixzip.schedule)
-        self._check_exact(self.conv_layers())
+        modelcheck.check_exact(self.arrays, self.conv_layers())
         # The output layer, which pixzip.softmax fuses with the softmax: per channel c its own F / C features'
         # weights (F / C, 256) and bias (256,), float32 holding integers. (With joint_channels too: its head's
         # features are computed from earlier pixels only, then split among the channels.)
@@ -141,24 +126,6 @@ class IntegerPixelCNN:
     def conv_layers(self) -> list[str]:
         """The convolution layers (pixzip.intnet.layer_names), laid out by BoundNetwork."""
         return layer_names(self.config)
-
-    def _check_exact(self, names: list[str], weights: tuple[str, ...] = ("weight",)) -> None:
-        """Refuse weights whose float32 accumulation could round (design.md section 1): every output's
-        sum of |weight| x 128 (the largest |activation|) + |bias| must stay below 2^24 - for a wide layer
-        in each of its two int8 matmuls, and below 2^31 (the int32 accumulator) when they are combined."""
-        for name in names:
-            bias = np.abs(self.arrays[f"{name}.bias"])
-            w = np.concatenate([self.arrays[f"{name}.{k}"].reshape(len(bias), -1) for k in weights], axis=1)
-            top = int(np.abs(w).max(initial=0))
-            if top > WIDE_WEIGHT_MAX:
-                raise ValueError(f"layer {name} has weights beyond +-{WIDE_WEIGHT_MAX} ({top})")
-            # A wide layer is two int8 matmuls; the output layer's sums are float32 over its whole weights
-            # (pixzip.softmax), whatever their width.
-            parts = split_wide(w) if top > WEIGHT_MAX and name != "out" else (w,)
-            for part, limit, what in [(p, EXACT_FP32, "float32") for p in parts] + [(w, EXACT_INT32, "int32")]:
-                bound = np.abs(part).sum(axis=1) * (ACT_MAX + 1) + bias
-                if bound.max() >= limit:
-                    raise ValueError(f"layer {name} can exceed exact {what} accumulation ({bound.max()} >= {limit})")
 
     def masked_weight(self, name: str) -> torch.Tensor:
         """(out, in, k, k) integer weight with the causal mask applied once more: the decoder reads zeros
@@ -360,39 +327,12 @@ class BoundNetwork:
         """Each channel group's layers laid out for pixzip.subpass, or None where that kernel does not
         compute this network: another device (CUDA), networks whose blocks have other layers (the PixelRNN's
         recurrences: `compiled_subpass` False), the portable path switched on (kernels.USE_NUMBA off), or a
-        wide layer after the first. Conditional networks bring their projections (`_projections`)."""
+        wide layer after the first (subpass.group_weights). Conditional networks bring their projections
+        (`_projections`)."""
         if not self.compiled_subpass or self.device.type != "cpu" or not kernels.USE_NUMBA:
             return None
-        cfg, layers = self.net.config, self.layers
-        names = ["first"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("inner", "outer")] + ["head"]
-        projections = self._projections()
-        if any(layers[name].full.wide for name in names[1:] + projections):
-            return None
-        inner_k = len(layers["inner0"].taps) * cfg.hidden if cfg.blocks else 0
-        compiled = []
-        for g in range(self.net.groups):
-            rq = {name: layers[name].groups[g] for name in names}
-            output_major = lambda name: rq[name].weight.T.contiguous().numpy()  # (n, K), or (2 n, K) if wide
-            stack = lambda kind, k: _stacked([output_major(f"{kind}{b}") for b in range(cfg.blocks)], (self.fg, k))
-            first = output_major("first")
-            compiled.append(subpass.GroupWeights(
-                first_taps=layers["first"].taps.numpy(), first=first.reshape(-1, self.fg, first.shape[1]),
-                inner_taps=layers["inner0"].taps.numpy() if cfg.blocks else np.zeros(0, np.int64),
-                inner=stack("inner", inner_k), outer=stack("outer", cfg.hidden), head=output_major("head")[None],
-                multiplier=np.stack([rq[name].multiplier.numpy() for name in names]),
-                offset=np.stack([rq[name].offset.numpy() for name in names]),
-                shift=np.array([layers[name].shift for name in names], np.int64),
-                **self._projection_arrays(projections, g)))
-        return compiled
-
-    def _projection_arrays(self, names: list[str], g: int) -> dict[str, np.ndarray]:
-        """pixzip.subpass.GroupWeights' projection fields for channel group g of the layers `names`."""
-        rq = [self.layers[name].groups[g] for name in names]
-        features = self._condition_features().shape[1]
-        return {"projection": _stacked([r.weight.T.contiguous().numpy() for r in rq], (self.fg, features)),
-                "projection_multiplier": _stacked([r.multiplier.numpy() for r in rq], (self.fg,), np.int64),
-                "projection_offset": _stacked([r.offset.numpy() for r in rq], (self.fg,), np.int64),
-                "projection_shift": np.array([self.layers[name].shift for name in names], np.int64)}
+        return subpass.group_weights(self.layers, self.net.config, self.net.groups, self._projections(),
+                                     self._condition_features().shape[1])
 
     def _projections(self) -> list[str]:
         """The layers that add conditioning features into the stream, after the first layer and after each

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import intlstm, kernels
+from . import intlstm, kernels, modelcheck
 from .intformat import ACT_MAX, INPUT_SCALE, MultiScaleConfig
 from .intnet import IntegerPixelCNN, conv_arrays
 from .schedule import Layout, Tile, tiles
@@ -101,7 +101,8 @@ class IntegerConditional:
 
     def __init__(self, config: MultiScaleConfig, arrays: dict[str, np.ndarray]):
         super().__init__(config, arrays)
-        self._check_exact(["cond_small", "cond_full"] + [f"proj{k}" for k in range(config.blocks + 1)])
+        names = ["cond_small", "cond_full"] + [f"proj{k}" for k in range(config.blocks + 1)]
+        modelcheck.check_exact(self.arrays, names)
 
 
 class IntegerMultiScale:

@@ -20,11 +20,16 @@ The integers are pixzip.intnet's BoundNetwork.group_pass and head, operation for
 both and compare every frequency and byte (tests/test_exactness.py, tests/test_kernels.py).
 """
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
 
-from .intformat import ACT_MAX
+from .intformat import ACT_MAX, PixelCNNConfig
+
+if TYPE_CHECKING:
+    from .intnet import Layer
+
 ROWS = 4  # positions computed together: each weight loaded once for four of them
 
 
@@ -50,6 +55,42 @@ class GroupWeights:
     projection_multiplier: np.ndarray  # (B + 1, n)
     projection_offset: np.ndarray  # (B + 1, n)
     projection_shift: np.ndarray  # (B + 1,)
+
+
+def _stacked(arrays: list[np.ndarray], shape: tuple, dtype=np.float32) -> np.ndarray:
+    """np.stack(arrays), or an empty (0, *shape) array when there are none (a network without blocks)."""
+    return np.stack(arrays) if arrays else np.zeros((0,) + shape, dtype)
+
+
+def group_weights(layers: dict[str, "Layer"], cfg: PixelCNNConfig, groups: int, projections: list[str],
+                  features: int) -> list[GroupWeights] | None:
+    """A bound network's layers (pixzip.intnet.BoundNetwork.layers) laid out for the kernel, one
+    GroupWeights a channel group; None if a layer after the first is wide (the kernel splits the first
+    layer's halves only). projections: the conditioning layers (none for an unconditional network), which
+    read `features` conditioning features."""
+    names = ["first"] + [f"{kind}{b}" for b in range(cfg.blocks) for kind in ("inner", "outer")] + ["head"]
+    if any(layers[name].full.wide for name in names[1:] + projections):
+        return None
+    fg = cfg.hidden // groups  # features per channel group: each output's rows
+    inner_k = len(layers["inner0"].taps) * cfg.hidden if cfg.blocks else 0
+    compiled = []
+    for g in range(groups):
+        rq = {name: layers[name].groups[g] for name in names + projections}
+        output_major = lambda name: rq[name].weight.T.contiguous().numpy()  # (n, K), or (2 n, K) if wide
+        stack = lambda kind, k: _stacked([output_major(f"{kind}{b}") for b in range(cfg.blocks)], (fg, k))
+        first = output_major("first")
+        compiled.append(GroupWeights(
+            first_taps=layers["first"].taps.numpy(), first=first.reshape(-1, fg, first.shape[1]),
+            inner_taps=layers["inner0"].taps.numpy() if cfg.blocks else np.zeros(0, np.int64),
+            inner=stack("inner", inner_k), outer=stack("outer", cfg.hidden), head=output_major("head")[None],
+            multiplier=np.stack([rq[name].multiplier.numpy() for name in names]),
+            offset=np.stack([rq[name].offset.numpy() for name in names]),
+            shift=np.array([layers[name].shift for name in names], np.int64),
+            projection=_stacked([output_major(name) for name in projections], (fg, features)),
+            projection_multiplier=_stacked([rq[name].multiplier.numpy() for name in projections], (fg,), np.int64),
+            projection_offset=_stacked([rq[name].offset.numpy() for name in projections], (fg,), np.int64),
+            projection_shift=np.array([layers[name].shift for name in projections], np.int64)))
+    return compiled
 
 
 @numba.njit(fastmath=True, nogil=True, inline="always")

@@ -5,7 +5,7 @@ import pytest
 import torch
 from hypothesis import given, strategies as st
 
-from pixzip import codec, container, encoder, intnet
+from pixzip import codec, container, encoder, intformat, intnet
 from pixzip.image import checksum
 
 SHAPES = [(1, 1), (2, 3), (7, 5), (17, 40), (33, 9), (64, 64), (70, 71)]
@@ -60,10 +60,10 @@ def test_cuda_matches_cpu(rgb_model):
             np.testing.assert_array_equal(out, pixels)
 
 
-@given(st.lists(st.integers(-intnet.WIDE_WEIGHT_MAX, intnet.WIDE_WEIGHT_MAX), min_size=1, max_size=50))
+@given(st.lists(st.integers(-intformat.WIDE_WEIGHT_MAX, intformat.WIDE_WEIGHT_MAX), min_size=1, max_size=50))
 def test_wide_weights_split_into_int8_halves(values):
     w = torch.tensor(values)
-    high, low = intnet.split_wide(w)
+    high, low = intformat.split_wide(w)
     assert (256 * high + low == w).all()
     assert high.abs().max() <= 64 and low.min() >= -128 and low.max() <= 127
 
@@ -80,7 +80,7 @@ def test_wide_first_layers_are_exercised(request, fixture):
 
 
 @pytest.mark.parametrize("change, message", [
-    (lambda a: a["first.weight"].__setitem__((0, 0, 0, 0), intnet.WIDE_WEIGHT_MAX + 1), "weights beyond"),
+    (lambda a: a["first.weight"].__setitem__((0, 0, 0, 0), intformat.WIDE_WEIGHT_MAX + 1), "weights beyond"),
     (lambda a: a["inner0.bias"].__setitem__(0, 2**24), "exact float32"),  # an int8 layer
     (lambda a: a["first.bias"].__setitem__(0, 2**24), "exact float32"),  # each of a wide layer's halves
 ])
