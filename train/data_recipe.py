@@ -453,6 +453,41 @@ STDLIB_FILES = ["argparse.py", "textwrap.py", "json/decoder.py", "heapq.py", "bi
 N_SCREENS = 24
 
 
+def screen_commands(i: int, stdlib: Path, fonts: Path, shots: Path) -> tuple[tuple, list[str]]:
+    """Screenshot i's plan (i, fg, bg, font, mode, what, retro) and its shell lines: an X server of its
+    own, one xterm (two in mode "two") showing Python stdlib text in theme and font i, and an xwd dump of
+    the root window into shots/NN.xwd."""
+    fg, bg = SCREEN_THEMES[i % len(SCREEN_THEMES)]
+    font = SCREEN_FONTS[i % len(SCREEN_FONTS)]
+    src = STDLIB_FILES[i % len(STDLIB_FILES)]
+    mode = ["ls", "code", "grep", "two"][i % 4]
+    fontargs = f"-fn {font[1]}" if font[0] == "fn" else f"-fa 'DejaVu Sans Mono' -fs {font[1]}"
+    if mode == "ls":
+        cmd = f"ls -l --color=always --time-style=long-iso {stdlib}/{Path(src).parent if '/' in src else ''}"
+        what = f"ls -l --color of {stdlib}"
+    elif mode == "code":
+        cmd = f"cat -n {stdlib}/{src} | sed -n {20 + 7 * i},400p"
+        what = f"cat -n {stdlib}/{src}"
+    elif mode == "grep":
+        cmd = f"grep -n --color=always -E 'def |class |return' {stdlib}/{src}"
+        what = f"grep --color {stdlib}/{src}"
+    else:
+        cmd = f"ls -C --color=always {stdlib}"
+        what = f"ls -C --color {stdlib} beside cat -n {stdlib}/{src}"
+    retro = "-retro" if i % 3 == 0 else ""
+    lines = [f"Xvfb :{77} -screen 0 1024x640x24 -nolisten tcp {retro} -fp {fonts},built-ins "
+             f">/dev/null 2>&1 & XP=$!; sleep 1.5"]
+    geo = "100x32+20+20" if mode != "two" else "60x30+10+10"
+    lines.append(f"DISPLAY=:77 xterm {fontargs} -fg '{fg}' -bg '{bg}' -geometry {geo} -title t -e bash -c "
+                 f"\"{cmd} | head -200; sleep 30\" >/dev/null 2>&1 &")
+    if mode == "two":
+        lines.append(f"DISPLAY=:77 xterm {fontargs} -fg '{bg}' -bg '{fg}' -geometry 70x28+420+200 -e bash -c "
+                     f"\"cat -n {stdlib}/{src} | head -60; sleep 30\" >/dev/null 2>&1 &")
+    lines.append(f"sleep 2; DISPLAY=:77 xwd -root -silent > {shots}/{i:02d}.xwd; kill $XP; wait $XP 2>/dev/null; "
+                 "sleep 0.5")
+    return (i, fg, bg, font, mode, what, retro), lines
+
+
 def screens(cfg: dict, w: Writer, debs: Path, work: Path) -> None:
     """xterm screenshots under Xvfb. Xvfb runs xkbcomp from /usr/bin, so it runs in a private mount namespace
     (`unshare -m`) where /usr/bin is a hard-linked copy plus the unpacked X programs; nothing is installed."""
@@ -488,35 +523,9 @@ def screens(cfg: dict, w: Writer, debs: Path, work: Path) -> None:
     lines = []
     plan = []
     for i in range(N_SCREENS):
-        fg, bg = SCREEN_THEMES[i % len(SCREEN_THEMES)]
-        font = SCREEN_FONTS[i % len(SCREEN_FONTS)]
-        src = STDLIB_FILES[i % len(STDLIB_FILES)]
-        mode = ["ls", "code", "grep", "two"][i % 4]
-        fontargs = f"-fn {font[1]}" if font[0] == "fn" else f"-fa 'DejaVu Sans Mono' -fs {font[1]}"
-        if mode == "ls":
-            cmd = f"ls -l --color=always --time-style=long-iso {stdlib}/{Path(src).parent if '/' in src else ''}"
-            what = f"ls -l --color of {stdlib}"
-        elif mode == "code":
-            cmd = f"cat -n {stdlib}/{src} | sed -n {20 + 7 * i},400p"
-            what = f"cat -n {stdlib}/{src}"
-        elif mode == "grep":
-            cmd = f"grep -n --color=always -E 'def |class |return' {stdlib}/{src}"
-            what = f"grep --color {stdlib}/{src}"
-        else:
-            cmd = f"ls -C --color=always {stdlib}"
-            what = f"ls -C --color {stdlib} beside cat -n {stdlib}/{src}"
-        retro = "-retro" if i % 3 == 0 else ""
-        plan.append((i, fg, bg, font, mode, what, retro))
-        lines.append(f"Xvfb :{77} -screen 0 1024x640x24 -nolisten tcp {retro} -fp {fonts},built-ins "
-                     f">/dev/null 2>&1 & XP=$!; sleep 1.5")
-        geo = "100x32+20+20" if mode != "two" else "60x30+10+10"
-        lines.append(f"DISPLAY=:77 xterm {fontargs} -fg '{fg}' -bg '{bg}' -geometry {geo} -title t -e bash -c "
-                     f"\"{cmd} | head -200; sleep 30\" >/dev/null 2>&1 &")
-        if mode == "two":
-            lines.append(f"DISPLAY=:77 xterm {fontargs} -fg '{bg}' -bg '{fg}' -geometry 70x28+420+200 -e bash -c "
-                         f"\"cat -n {stdlib}/{src} | head -60; sleep 30\" >/dev/null 2>&1 &")
-        lines.append(f"sleep 2; DISPLAY=:77 xwd -root -silent > {shots}/{i:02d}.xwd; kill $XP; wait $XP 2>/dev/null; "
-                     "sleep 0.5")
+        step, commands = screen_commands(i, stdlib, fonts, shots)
+        plan.append(step)
+        lines += commands
     script = "\n".join([
         "set -u",
         f"mount --bind {usrbin} /usr/bin",
