@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image
 
-from . import container, modes, registry
+from . import adaptive, container, modes, registry
 from .container import FormatError, Header
 from .decoder import decode_pixels
 from .encoder import encode_pixels as _encode_pixels
@@ -64,10 +64,10 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
 def compress_pixels(pixels: np.ndarray, mode: str, model: str | registry.Model | None = None,
                     tile: int = DEFAULT_TILE, chunk: int = DEFAULT_CHUNK, device: str = "cpu",
                     progress: Progress | None = None, costs: np.ndarray | None = None,
-                    sharpen: bool = True, adapt: bool = True) -> tuple[bytes, Report]:
+                    sharpen: bool = True, adapt: bool = True, stage: int = adaptive.LATEST) -> tuple[bytes, Report]:
     """(H, W, C) uint8 pixels of mode L or RGB -> (.pxz bytes, report). See compress_planes."""
     return compress_planes(modes.Planes(mode, [pixels]), model, tile, chunk, device, progress, costs, sharpen,
-                           adapt)
+                           adapt, stage)
 
 
 def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: int) -> Progress | None:
@@ -77,12 +77,14 @@ def _plane_progress(progress: Progress | None, plane: int, pixels: int, total: i
 
 def compress_planes(image: modes.Planes, model: str | registry.Model | None = None, tile: int = DEFAULT_TILE,
                     chunk: int = DEFAULT_CHUNK, device: str = "cpu", progress: Progress | None = None,
-                    costs: np.ndarray | None = None, sharpen: bool = True, adapt: bool = True) -> tuple[bytes, Report]:
+                    costs: np.ndarray | None = None, sharpen: bool = True, adapt: bool = True,
+                    stage: int = adaptive.LATEST) -> tuple[bytes, Report]:
     """An image as planes (pixzip.modes) -> (.pxz bytes, report). Each plane is coded in turn with the
     same model; costs (see encode_pixels) receives the first plane's. adapt: refine the network's
-    distributions with the adaptive stage (pixzip.adaptive, format version 4; the planes coded before are
-    its context); without it, version 3. sharpen=False: version 2, the network's own distributions (no
-    sharpness, no adaptation), which older readers of version 2 decode too."""
+    distributions with the adaptive stage (pixzip.adaptive; the planes coded before are its context), that
+    of format version `stage` (5; 4 only to reproduce older files); without it, version 3. sharpen=False:
+    version 2, the network's own distributions (no sharpness, no adaptation), which older readers of
+    version 2 decode too."""
     start = time.perf_counter()
     m = model if isinstance(model, registry.Model) else registry.resolve(model)
     if not (0 < tile < 2**16 and 0 < chunk < 2**16):
@@ -94,10 +96,10 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
         step = _plane_progress(progress, k, height * width, total)
         payload, bits = encode_pixels(plane, plane_mode, m, tile, chunk, device=device, progress=step,
                                       costs=costs if k == 0 else None, sharpen=sharpen, adapt=adapt and sharpen,
-                                      side=_earlier(image.planes[:k]))
+                                      stage=stage, side=_earlier(image.planes[:k]))
         payloads.append(payload)
         ideal += bits
-    version = 2 if not sharpen else 4 if adapt else 3
+    version = 2 if not sharpen else stage if adapt else 3
     header = Header(image.mode, width, height, tile, chunk, m.name, m.sha256, checksum(*image.planes),
                     tuple(image.plane_modes), metadata=image.metadata, version=version)
     data = container.pack(header, payloads)

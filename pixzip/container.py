@@ -1,7 +1,8 @@
 """The .pxz file: header + payloads (docs/format.md specifies it byte by byte). Bytes only, no model.
 
-Version 4 (written) is version 3's layout with payloads coded by the adaptive stage (pixzip.adaptive: binary
-decisions and an arithmetic coder of its own, not constriction). Version 3 (written on request) holds any
+Version 5 (written) is version 3's layout with payloads coded by the adaptive stage (pixzip.adaptive: binary
+decisions and an arithmetic coder of its own, not constriction); version 4 (written on request) the same with
+the stage's first settings (fewer contexts, no final mixer). Version 3 (written on request) holds any
 number of coded planes and the image's metadata, and its payloads code each
 tile's sharpness (pixzip.sharpness); version 2 (written on request) is the same without sharpness; version 1
 (read only) held one L or RGB plane and no metadata.
@@ -11,9 +12,9 @@ import zlib
 from dataclasses import dataclass, field
 
 MAGIC = b"\x89PXZ"
-VERSION = 4
-WRITABLE = (2, 3, 4)
-READABLE = (1, 2, 3, 4)
+VERSION = 5
+WRITABLE = (2, 3, 4, 5)
+READABLE = (1, 2, 3, 4, 5)
 MODE_CODES = {"L": 1, "RGB": 3, "1": 4, "LA": 5, "P": 6, "RGBA": 7, "I;16": 8, "LA;16": 9, "RGB;16": 10, "RGBA;16": 11}
 MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 PLANE_CODES = {"L": 1, "RGB": 3}

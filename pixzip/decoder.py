@@ -15,8 +15,8 @@ def decode_pixels(header: Header, payload: bytes, model: registry.Model, device:
                   progress: Progress | None = None, trace: list | None = None,
                   side: np.ndarray | None = None) -> np.ndarray:
     """Payload -> (H, W, C) uint8. trace: as for pixzip.encoder.encode_pixels; side: the planes decoded
-    before this one (an adaptive file's context, format version 4)."""
-    dec = adaptive.Decoder(payload, side) if header.version >= 4 else coder.Decoder(payload)
+    before this one (an adaptive file's context, format version 4 on)."""
+    dec = adaptive.Decoder(payload, side, header.version) if header.version >= 4 else coder.Decoder(payload)
     shape = (header.height, header.width, MODES[header.mode])
     job = Job(coded_channels(model, header.mode), header.tile, header.chunk, torch.device(device), progress, trace,
               sharpened=header.version >= 3)

@@ -30,14 +30,15 @@ def coded_channels(model: registry.Model, mode: str) -> list[int]:
 def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: int, chunk: int,
                   device: str = "cpu", progress: Progress | None = None, trace: list | None = None,
                   costs: np.ndarray | None = None, sharpen: bool = True, adapt: bool = False,
-                  side: np.ndarray | None = None) -> tuple[bytes, float]:
+                  side: np.ndarray | None = None, stage: int = adaptive.LATEST) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, ideal bits). trace, if given, receives what the coder is given in stream
     order ((N, 256) frequencies; with adapt, (N, MAX_DECISIONS) decision probabilities), for tests that
     compare it with the decoder's; costs, an (H, W) float array, receives each pixel's ideal cost in bits
     (all its channels). A multi-scale model codes the tiles' small images first, then the rest, into the
     same stream (pixzip.intscale). sharpen: fit and code each tile's sharpness (format version 3); adapt:
-    the adaptive stage (version 4), with side (H, W, S) the planes coded before as its context."""
-    enc = adaptive.Encoder(side) if adapt else coder.Encoder()
+    the adaptive stage of format version `stage` (4 or 5), with side (H, W, S) the planes coded before as its
+    context."""
+    enc = adaptive.Encoder(side, stage) if adapt else coder.Encoder()
     job = Job(coded_channels(model, mode), tile, chunk, torch.device(device), progress, trace, costs, sharpen)
     ideal = _encode_net(enc, pixels, model.network, job)
     return enc.finish(), ideal

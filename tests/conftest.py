@@ -10,6 +10,15 @@ from pixzip.train import MODELS
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True)
+def fresh_command_line_models():
+    """The command line resolves each model name once per process (pixzip.cli._MODELS); each test starts as a
+    new process would, or a model another test exported under the same name is what a later one gets."""
+    from pixzip import cli
+
+    cli._MODELS.clear()
+
+
 def make_model(path: Path, name: str = "tiny", seed: int = 0, arch: str = "pixelcnn", **config) -> registry.Model:
     """A small random model of an architecture with realistic activation ranges, exported as a model file."""
     model = calibrated_model(seed, arch, **config)

@@ -46,20 +46,26 @@ def contents(h: int, w: int, channels: int, kind: str, seed: int = 0) -> np.ndar
 KINDS = ["photo", "constant", "noise", "stripes", "checkerboard", "palette", "screenshot", "tiles"]
 
 
-def traced_round_trip(model, pixels: np.ndarray, mode: str, tile: int = 16, chunk: int = 4, side=None):
-    """Encode and decode adaptively with traces: (decoded pixels, encoder trace, decoder trace, payload)."""
+def traced_round_trip(model, pixels: np.ndarray, mode: str, tile: int = 16, chunk: int = 4, side=None,
+                      version: int = adaptive.LATEST):
+    """Encode and decode adaptively (the stage of format `version`) with traces: (decoded pixels, encoder
+    trace, decoder trace, payload)."""
     enc_trace, dec_trace = [], []
     payload, _ = codec.encode_pixels(pixels, mode, model, tile=tile, chunk=chunk, trace=enc_trace, adapt=True,
-                                     side=side)
+                                     side=side, stage=version)
     h, w = pixels.shape[:2]
-    header = container.Header(mode, w, h, tile, chunk, model.name, model.sha256, checksum(pixels), version=4)
+    header = container.Header(mode, w, h, tile, chunk, model.name, model.sha256, checksum(pixels), version=version)
     out = codec.decode_pixels(header, payload, model, trace=dec_trace, side=side)
     return out, np.concatenate(enc_trace), np.concatenate(dec_trace), payload
+
+
+VERSIONS = sorted(adaptive.SETTINGS)  # every format version's stage: 4, 5
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (20, 33)])
 @pytest.mark.parametrize("mode", ["RGB", "L"])
 def test_encoder_and_decoder_decisions_identical_every_architecture(rgb_model, shape, mode):
+    """The latest stage with every architecture (the older stage differs only in settings: every content below)."""
     pixels = smooth_image(*shape, channels=3 if mode == "RGB" else 1)
     out, enc, dec, _ = traced_round_trip(rgb_model, pixels, mode)
     np.testing.assert_array_equal(out, pixels)
@@ -69,9 +75,10 @@ def test_encoder_and_decoder_decisions_identical_every_architecture(rgb_model, s
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_encoder_and_decoder_decisions_identical_every_content(tiny_residual, kind):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_encoder_and_decoder_decisions_identical_every_content(tiny_residual, kind, version):
     pixels = contents(37, 45, 3, kind)
-    out, enc, dec, _ = traced_round_trip(tiny_residual, pixels, "RGB")
+    out, enc, dec, _ = traced_round_trip(tiny_residual, pixels, "RGB", version=version)
     np.testing.assert_array_equal(out, pixels)
     assert np.array_equal(enc, dec)
 
@@ -84,13 +91,14 @@ def test_the_stage_learns_repetition(tiny_residual):
     assert adapted < plain / 4
 
 
-def test_an_earlier_plane_is_context(tiny_gray):
+@pytest.mark.parametrize("version", VERSIONS)
+def test_an_earlier_plane_is_context(tiny_gray, version):
     """A plane equal to the plane before it (alpha = grey) costs almost nothing given that plane as context."""
     grey = smooth_image(48, 48, channels=1, seed=3)
-    alone = len(codec.encode_pixels(grey, "L", tiny_gray, tile=16, adapt=True)[0])
-    repeated, _ = codec.encode_pixels(grey, "L", tiny_gray, tile=16, adapt=True, side=grey)
+    alone = len(codec.encode_pixels(grey, "L", tiny_gray, tile=16, adapt=True, stage=version)[0])
+    repeated, _ = codec.encode_pixels(grey, "L", tiny_gray, tile=16, adapt=True, side=grey, stage=version)
     assert len(repeated) < alone / 5
-    out, enc, dec, _ = traced_round_trip(tiny_gray, grey, "L", side=grey)
+    out, enc, dec, _ = traced_round_trip(tiny_gray, grey, "L", side=grey, version=version)
     np.testing.assert_array_equal(out, grey)
     assert np.array_equal(enc, dec)
 
@@ -109,7 +117,7 @@ def test_hostile_content_round_trips(tiny_residual, kind, h, w, seed, mode):
     if mode == "P":
         image = image.convert("P")
     data, _ = codec.compress_planes(modes.split(image), tiny_residual, tile=8, chunk=3)
-    assert data[4] == 4
+    assert data[4] == container.VERSION == adaptive.LATEST
     back = codec.decompress_planes(data, models=tiny_residual)
     for a, b in zip(back.planes, modes.split(image).planes):
         np.testing.assert_array_equal(a, b)

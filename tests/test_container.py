@@ -43,9 +43,10 @@ def version1(data: bytes) -> bytes:
     return head + struct.pack("<I", zlib.crc32(head)) + payload
 
 
-def test_version_1_2_and_3_files_still_decode(packed, tiny_rgb):
-    """Files without the adaptive stage (version 3, written on request with adapt=False), without sharpness
-    (pixzip.sharpness; version 2, written on request) and version 1."""
+def test_older_versions_still_decode(packed, tiny_rgb):
+    """Files with the adaptive stage's first settings (version 4, written on request with stage=4), without
+    the adaptive stage (version 3, adapt=False), without sharpness (pixzip.sharpness; version 2,
+    sharpen=False) and version 1."""
     pixels, data = packed
     v2 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, sharpen=False)[0]
     v3 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, adapt=False)[0]
@@ -53,7 +54,10 @@ def test_version_1_2_and_3_files_still_decode(packed, tiny_rgb):
         header, _ = container.unpack(old)
         assert header.version == version and header.planes == ("RGB",)
         np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
-    assert container.unpack(data)[0].version == 4 and len({data, v2, v3}) == 3
+    v4 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, stage=4)[0]
+    assert container.unpack(v4)[0].version == 4
+    np.testing.assert_array_equal(codec.decompress_pixels(v4, models=tiny_rgb)[0], pixels)
+    assert container.unpack(data)[0].version == 5 and len({data, v2, v3, v4}) == 4
 
 
 def test_truncation(packed, tiny_rgb):
@@ -69,8 +73,8 @@ def test_trailing_bytes(packed, tiny_rgb):
 def test_wrong_magic_and_version(packed, tiny_rgb):
     data = bytearray(packed[1])
     expect_refusal(b"GIF89a" + bytes(data[6:]), tiny_rgb, "not a pixzip file")
-    data[4] = 5
-    expect_refusal(bytes(data), tiny_rgb, "unsupported format version 5.*newer pixzip")
+    data[4] = container.VERSION + 1
+    expect_refusal(bytes(data), tiny_rgb, f"unsupported format version {container.VERSION + 1}.*newer pixzip")
 
 
 def test_bit_flips_are_caught(packed, tiny_rgb):

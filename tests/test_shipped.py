@@ -13,9 +13,11 @@ from tests.test_container import version1
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "astronaut.png"
 # SHA-256 of samples/astronaut.png compressed with the shipped default model (default tile and chunk), as
-# written (format version 4, the adaptive stage), without the adaptive stage (version 3) and without sharpness
+# written (format version 5, the adaptive stage), with the stage's first settings (version 4), without the
+# adaptive stage (version 3) and without sharpness
 # either (version 2: every integer the network computes, the same since the model shipped). Change them only
 # on purpose (a new default model, tile size or format version), never to make a test pass.
+GOLDEN_V5 = "ac81a4705ff5ffa7cfb0a35e35890bb8c7b34ab8f410b8ffa0a4ae16048e86de"
 GOLDEN_V4 = "06aee110fd6c5e65f433163091ee4e201755297e29cf22d81eba0154ae5d5b77"
 GOLDEN = "576694bba6a4eb10e311eb77ec383d1dc7568cdeb0dc7521d9b292779b9aa468"
 GOLDEN_V2 = "f1d8483da22a4aefc50b8dfc9a60cd4ceeab2d4ccc06540087f1d28acca6ce79"
@@ -37,7 +39,15 @@ GOLDEN_CROP = {
     "multiscale-rowlstm": "6658a8471459181daf3df5db64c500884ccc4f60f6967eaf34c88df5543de51e",
 }
 
-# The same crop with each shipped model as written (format version 4: sharpness and the adaptive stage).
+# The same crop with each shipped model as written (format version 5: sharpness and the adaptive stage), and
+# with the stage of version 4.
+GOLDEN_CROP_V5 = {
+    "diagbilstm": "94fe171307f7bdfa5151db99a66411d39de230e6c3eb033d8d583a8299f7128a",
+    "multiscale": "3dc1269706a484020dd66d24520bdf2ba27074074993a9a00cb41f22b0ba0abb",
+    "multiscale-rowlstm": "7422fc45e1706c1e6ee722a364e5060fb0210a90fc90671972f369ee609aeb66",
+    "rowlstm": "79e0bf3768278056bc3d1e876427c292b60140eebf5206e3898dfebbc83b5d71",
+    "pixelcnn": "b585366caa9bf73d8462cc5a1917de8a0f36bfa326f991ddb25bec03ccd067f8",
+}
 GOLDEN_CROP_V4 = {
     "diagbilstm": "fd607717c272e9945a1d6d08dc820e299ee196a39f12f79e1e39938ab2e2c739",
     "multiscale": "08dfa20e63248131a82bc8842d761554b6f23e836897812ac20120594ea7e099",
@@ -77,14 +87,15 @@ def test_every_shipped_architecture_round_trips_with_golden_bytes(name):
     assert sharpened_report.ideal_bits < report.ideal_bits
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN_CROP_V4))
+@pytest.mark.parametrize("name", sorted(GOLDEN_CROP_V5))
 def test_every_shipped_architecture_adaptive_golden_bytes(name):
-    """Format version 4 with each shipped model: pinned bytes, decoded exactly, smaller than version 3."""
+    """Format versions 5 and 4 with each shipped model: pinned bytes, decoded exactly."""
     pixels = sample_crop()
-    data = codec.compress_pixels(pixels, "RGB", registry.resolve(name))[0]
-    assert container.unpack(data)[0].version == 4
-    assert hashlib.sha256(data).hexdigest() == GOLDEN_CROP_V4[name], f"model {name}'s adaptive output changed"
-    np.testing.assert_array_equal(codec.decompress_pixels(data)[0], pixels)
+    for version, golden in ((5, GOLDEN_CROP_V5), (4, GOLDEN_CROP_V4)):
+        data = codec.compress_pixels(pixels, "RGB", registry.resolve(name), stage=version)[0]
+        assert container.unpack(data)[0].version == version
+        assert hashlib.sha256(data).hexdigest() == golden[name], f"model {name}'s version {version} output changed"
+        np.testing.assert_array_equal(codec.decompress_pixels(data)[0], pixels)
 
 
 @pytest.mark.parametrize("file", sorted(RETIRED_CROP))
@@ -137,8 +148,11 @@ def test_payload_within_half_a_percent_of_ideal(sample_file):
 
 def test_golden_bytes(sample_file, default_model):
     digest = hashlib.sha256(sample_file[1]).hexdigest()
-    assert digest == GOLDEN_V4, f"the default model's output changed: {digest}"
+    assert digest == GOLDEN_V5, f"the default model's output changed: {digest}"
     pixels, mode = load_pixels(SAMPLE)
+    v4 = codec.compress_pixels(pixels, mode, default_model, stage=4)[0]
+    assert hashlib.sha256(v4).hexdigest() == GOLDEN_V4, "the default model's version 4 output changed"
+    assert len(sample_file[1]) < len(v4)
     v3 = codec.compress_pixels(pixels, mode, default_model, adapt=False)[0]
     assert hashlib.sha256(v3).hexdigest() == GOLDEN, "the default model's version 3 output changed"
     assert len(sample_file[1]) < len(v3)

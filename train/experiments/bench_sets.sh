@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The benchmark behind docs/benchmarks.md, "Format 4" (2026-12-04): every set, pixzip with and without the adaptive stage.
+# The benchmarks behind docs/benchmarks.md: `pixzip bench` on every set, options passed on, reports in
+# runs/bench/SET. Format 5 (2026-12-04): `bench_sets.sh --codecs png,jpeg-xl`; format 4: `bench_sets.sh --no-adapt`.
 set -e
 cd "$(dirname "$0")/../.."
 mkdir -p runs/bench runs/skphotos runs/skother
@@ -8,5 +9,5 @@ cp $SK/{astronaut,chelsea,coffee,color,ihc,motorcycle_left}.png runs/skphotos/
 cp $SK/{brick,camera,cell,chessboard_GRAY,clock_motion,coins,grass,gravel,horse,logo,microaneurysms,moon,page,phantom,text}.png runs/skother/
 for set in val:../shared/data/val skphotos:runs/skphotos graphics:../shared/data/graphics skother:runs/skother; do
   name=${set%%:*}; folder=${set#*:}
-  pixzip bench "$folder" --no-adapt --out runs/bench/$name > runs/bench/$name.log 2>&1
+  pixzip bench "$folder" "$@" --out runs/bench/$name > runs/bench/$name.log 2>&1
 done

@@ -1,5 +1,5 @@
-"""Encode and decode seconds per megapixel on the validation photos, with and without the adaptive stage,
-in one process, twice, alternating (docs/benchmarks.md, "Speed of format 4"):
+"""Encode and decode seconds per megapixel on the validation photos with the adaptive stage of format 5, of
+format 4, and without it (format 3), in one process, twice, alternating (docs/benchmarks.md, "Speed"):
 
     python train/experiments/speed.py        # the OpenMP wait policy is the environment's (pixzip: PASSIVE)
 """
@@ -14,17 +14,18 @@ import pixzip
 
 images = [np.asarray(Image.open(p)) for p in sorted(glob.glob("../shared/data/val/*.png"))]
 megapixels = sum(im.shape[0] * im.shape[1] for im in images) / 1e6
-for adapt in (True, False):  # the kernels loaded before timing
-    pixzip.decompress(pixzip.compress(images[0][:16, :16], adapt=adapt))
-for adapt in (True, False, True, False):
+FORMATS = {5: {}, 4: {"stage": 4}, 3: {"adapt": False}}
+for options in FORMATS.values():  # the kernels loaded before timing
+    pixzip.decompress(pixzip.compress(images[0][:16, :16], **options))
+for version in (5, 4, 3) * 2:
     encode = decode = 0.0
     for im in images:
         t0 = time.perf_counter()
-        data = pixzip.compress(im, adapt=adapt)
+        data = pixzip.compress(im, **FORMATS[version])
         t1 = time.perf_counter()
         back = pixzip.decompress(data)
         t2 = time.perf_counter()
         assert np.array_equal(np.asarray(back), im)
         encode, decode = encode + t1 - t0, decode + t2 - t1
-    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} adapt={adapt}: encode {encode / megapixels:.2f} "
+    print(f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')} format {version}: encode {encode / megapixels:.2f} "
           f"s/MP, decode {decode / megapixels:.2f} s/MP", flush=True)
