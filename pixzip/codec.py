@@ -35,7 +35,7 @@ class Report:
     mode: str
     model: str
     bytes: int  # whole file
-    ideal_bits: float  # sum of -log2 p the coder is given (the network's p or, format 4, the adaptive stage's)
+    ideal_bits: float  # sum of -log2 p the coder is given (the network's p or, formats 4 and 5, the adaptive stage's)
     seconds: float
 
     @property
