@@ -7,7 +7,7 @@ variants of the stage, in seconds instead of the network's minutes:
 
 MODULE is an importable copy of pixzip/adaptive.py (changed to try something; put it on PYTHONPATH), or
 pixzip.adaptive itself; K=V sets entry K of its settings (format 5's, if SETTINGS is per version). Replay
-prints each variant's size change against the saved base (--save: this run is the base), photos and
+prints each variant's size change against the saved base (--save: the first variant is the base), photos and
 graphics apart (graphics: file names with desk, term, chart or icon), and per image.
 """
 import importlib
@@ -72,7 +72,7 @@ def replay(path: str, variants: str, save: bool) -> None:
     base_file = Path(path).with_suffix(".base.npy")
     names = [image["name"] for image in rec]
     graphics = np.array([any(g in n for g in GRAPHICS) for n in names])
-    for variant in variants.split(","):
+    for n, variant in enumerate(variants.split(",")):
         name, *assignments = variant.split(":")
         module = importlib.import_module(name)
         settings = (module.SETTINGS[5] if isinstance(module.SETTINGS, dict) else module.SETTINGS).copy()
@@ -81,7 +81,7 @@ def replay(path: str, variants: str, save: bool) -> None:
             settings[int(k)] = int(v)
         start = time.time()
         sizes = replay_one(rec, module, settings)
-        if save:
+        if save and n == 0:
             np.save(base_file, sizes)
         base = np.load(base_file)
         change = lambda sel: 100 * (sizes[sel].sum() / base[sel].sum() - 1)  # noqa: E731
