@@ -24,10 +24,12 @@ probabilities anywhere; both update the same state in the same (stream) order, a
 tables have fixed sizes (at most 90 MiB, whatever the image). The whole loop is one compiled, sequential call
 per batch of symbols (a decoder pass: one channel at one wavefront step), see _code.
 
-A format version fixes the stage's settings (SETTINGS): version 4 (the first) and version 5 (its contexts
+A format version fixes the stage's settings (SETTINGS): version 4 (the first), version 5 (its contexts
 pruned and extended with the predictions 12-16, the mixers' learning rate falling from fast to slow as each
-weight set learns, and the final mixer): version 5 codes photos about 2.5 % and graphics about 9 % smaller on
-384 x 384 crops (docs/models.md).
+weight set learns, and the final mixer: photos about 2.5 % and graphics about 9 % smaller on 384 x 384 crops)
+and version 6 (an LMS predictor learning this image, as a context, a candidate and the final mixer's
+selector; table blocks found through a finalized hash: photos about 2.2 % and graphics about 1.1 % smaller
+again; docs/models.md).
 """
 from dataclasses import dataclass
 
@@ -36,7 +38,8 @@ import numpy as np
 
 from .bincoder import _decode_bit, _encode_bit, _raw
 from .binarize import MAX_DECISIONS, R_OF_U, TREE, TREE_POSITIONS, U_OF_R
-from .contexts import CONTEXTS, MATCH_BITS, MATCHES, MAX_CHANNELS, _contexts, _mix
+from .contexts import (CONTEXTS, LMS, LMS_INPUTS, MATCH_BITS, MATCHES, MAX_CHANNELS, _contexts, _lms_bucket, _lms_learn,
+                       _mix)
 from .mixing import (APM_POINTS, COST, MIXER_SHIFT, PROB_BITS, PROB_ONE, RATES, SQUASH, STRETCH,  # noqa: F401
                      STRETCH_MAX, STRETCH_ONE, _apm, _apm_update, _count, _dot, _train)
 
@@ -47,13 +50,14 @@ TABLE_BITS = 16  # each context model's table: 2^16 blocks of 16 counters (4 MiB
 SIDE_MAX = 4  # co-located values of earlier planes used as context (at most this many)
 WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS  # the two mixers'
 APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
-FINAL_SETS = MAX_CHANNELS * TREE_POSITIONS * 4  # version 5's final mixer: by channel, position, activity
+FINAL_SETS = MAX_CHANNELS * TREE_POSITIONS * 4  # the final mixer's: by channel, position, and activity or LMS
 FINAL_INPUTS = 6  # the two mixers, the two APMs, the network, a bias
 
 
-def _mask(contexts: list[int]) -> int:
-    """Bit k: context model k in use; bits CONTEXTS .. CONTEXTS + MATCHES - 1: the candidates (all)."""
-    return sum(1 << k for k in contexts) | (((1 << MATCHES) - 1) << CONTEXTS)
+def _mask(contexts: list[int], candidates: int) -> int:
+    """Bit k: context model k in use; bits CONTEXTS .. CONTEXTS + MATCHES - 1: the candidates (the first so
+    many)."""
+    return sum(1 << k for k in contexts) | (((1 << candidates) - 1) << CONTEXTS)
 
 
 # The stage's settings, fixed by the format version (arrays, so that measurements can vary them):
@@ -65,12 +69,19 @@ def _mask(contexts: list[int]) -> int:
 # 5 1: the final mixer and version 5's selection of the second mixer's weights and the second APM
 # 6, 7 the mixers' rate starts higher by [6] and falls as [7] / (updates + [7]) of that as a weight set learns
 # 8 the final mixer's learning rate
+# 9 1: the tables' block of a hash chosen by a finalized hash (version 4 and 5's, the raw hash's bits 20-35,
+#   made contexts whose last ingredient is a small number collide: a context's own groups evicted each other)
+# 10 the LMS predictor's step (a shift, pixzip.contexts._lms_learn)
+# 11 1: the final mixer's weights chosen by the LMS prediction's distance (pixzip.contexts._lms_bucket), not
+#   by the local activity
+V5_CONTEXTS = [0, 3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16]
 SETTINGS = {
-    4: np.array([12, 1, 255, 7, _mask(list(range(12))), 0, 0, 1, 0], dtype=np.int64),
-    5: np.array([8, 1, 255, 7, _mask([0, 3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16]), 1, 32, 1024, 2],
+    4: np.array([12, 1, 255, 7, _mask(list(range(12)), 7), 0, 0, 1, 0, 0, 0, 0], dtype=np.int64),
+    5: np.array([8, 1, 255, 7, _mask(V5_CONTEXTS, 7), 1, 32, 1024, 2, 0, 0, 0], dtype=np.int64),
+    6: np.array([8, 1, 255, 7, _mask([k for k in V5_CONTEXTS if k != 3] + [LMS], 8), 1, 32, 1024, 2, 1, 3, 1],
                 dtype=np.int64),
 }
-LATEST = 5
+LATEST = 6
 
 
 @dataclass
@@ -83,6 +94,7 @@ class State:
     matches: np.ndarray  # (MATCH_CONTEXTS,) uint32 counters: how often a candidate value's next bit is right
     last: np.ndarray  # (2^MATCH_BITS,) int64: the position (row * width + column) a window was last seen, or -1
     run: np.ndarray  # (MAX_CHANNELS,) int64: how many times in a row the match model's value was right
+    lms: np.ndarray  # (MAX_CHANNELS, LMS_INPUTS) int64: the LMS predictor's weights, fixed point
 
     @classmethod
     def new(cls) -> "State":
@@ -95,12 +107,17 @@ class State:
         # Tables of contexts a version does not use are never touched (nor, being zeros, given memory).
         return cls(np.zeros((CONTEXTS, 1 << TABLE_BITS, 16), dtype=np.uint32), weights, apm,
                    np.full(MATCH_CONTEXTS, 1 << 31, dtype=np.uint32), np.full(1 << MATCH_BITS, -1, dtype=np.int64),
-                   np.zeros(MAX_CHANNELS, dtype=np.int64))
+                   np.zeros(MAX_CHANNELS, dtype=np.int64), np.zeros((MAX_CHANNELS, LMS_INPUTS), dtype=np.int64))
 
 
 @numba.njit(inline="always")
-def _block(tables, k, h):  # pragma: no cover - compiled
-    """The block of context model k for hash h: found by its tag, or claimed (reset) for it."""
+def _block(tables, k, h, finalize):  # pragma: no cover - compiled
+    """The block of context model k for hash h: found by its tag, or claimed (reset) for it. finalize: h's
+    bits are first mixed through (a 64-bit finalizer: every input bit reaches every output bit)."""
+    if finalize:
+        h = (h ^ (h >> np.int64(31))) * np.int64(-4658895280553007687)
+        h = (h ^ (h >> np.int64(29))) * np.int64(-7723592293110705685)
+        h = h ^ (h >> np.int64(32))
     b = (h >> np.int64(20)) & ((1 << TABLE_BITS) - 1)
     tag = np.uint32((h >> np.int64(40)) & 0xFFFFFF) | np.uint32(1)
     if tables[k, b, 0] != tag:
@@ -129,9 +146,11 @@ def _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, m
             x[n] = stretch[v >> 16] if v & 1023 else 0  # a new counter says nothing yet
         n += 1
     for m in range(MATCHES):
+        if not (mask >> (CONTEXTS + m)) & 1:
+            continue
         e = expect[m]
         x[n] = 0
-        if lo <= e < hi and (mask >> (CONTEXTS + m)) & 1:  # the candidate is still possible
+        if lo <= e < hi:  # the candidate is still possible
             mi = mctx[m] + (tp * 2 + (1 if e >= mid else 0)) * 4
             x[n] = stretch[np.int64(matches[mi]) >> 16]
         n += 1
@@ -157,10 +176,11 @@ def _count_all(bit, tree, node, tables, blocks, group_blocks, matches, expect, m
 
 
 @numba.njit(inline="always")
-def _predict(x, x2, sel, weights, apm, c, tp, apm_ctx, act6, settings, squash, stretch):  # pragma: no cover
-    """The decision's probability (16 bits) from the inputs x: two mixers, two APMs and (version 5) a final
-    mixer over them, whose inputs go to x2; the weight sets and APMs used, and their outputs, into sel
-    (ws1, ws2, ws3, a1, a2, t1, t2, t3, t) for _learn."""
+def _predict(x, x2, sel, weights, apm, c, tp, apm_ctx, act6, final_ctx, settings, squash, stretch):
+    # pragma: no cover - compiled
+    """The decision's probability (16 bits) from the inputs x: two mixers, two APMs and (version 5 on) a final
+    mixer over them (its weights by channel, position and final_ctx), whose inputs go to x2; the weight sets
+    and APMs used, and their outputs, into sel (ws1, ws2, ws3, a1, a2, t1, t2, t3, t) for _learn."""
     final = settings[5]
     # Two mixers, their weights chosen by (channel, tree position) and the network's confidence, or the
     # local activity.
@@ -179,7 +199,7 @@ def _predict(x, x2, sel, weights, apm, c, tp, apm_ctx, act6, settings, squash, s
         x2[0], x2[1], x2[4], x2[5] = t1, t2, x[0], STRETCH_ONE
         x2[2] = stretch[min(max(p1, 1), PROB_ONE - 1)]
         x2[3] = stretch[min(max(p2, 1), PROB_ONE - 1)]
-        ws3 = WEIGHT_SETS + (c * TREE_POSITIONS + tp) * 4 + apm_ctx
+        ws3 = WEIGHT_SETS + (c * TREE_POSITIONS + tp) * 4 + final_ctx
         t3 = _dot(weights, ws3, x2)
         p = np.int64(squash[t3 + STRETCH_MAX])
     else:  # version 4: the mixers' average, a share of the APMs'
@@ -211,7 +231,7 @@ def _learn(bit, x, x2, sel, weights, apm, settings, squash):  # pragma: no cover
 
 @numba.njit(cache=True, nogil=True)
 def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, vals, side, tables, weights, apm,
-          matches, last, run, squash, stretch, rates, r_of_u, u_of_r, cost, tree, settings, coder, buf, probs,
+          matches, last, run, lms, squash, stretch, rates, r_of_u, u_of_r, cost, tree, settings, coder, buf, probs,
           costs):  # pragma: no cover - compiled
     """Code (or, if decode, decode into symbols) n subpixels in stream order. symbols (n,) residuals r,
     freqs (n, 256) the network's integer frequencies, rows/cols/chans (n,) where each is, boxes (n, 4) its
@@ -224,7 +244,7 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     one's cost in bits."""
     n = len(symbols)
     trace = probs.shape[0] == n
-    limit, mask = settings[2], settings[4]
+    limit, mask, finalize = settings[2], settings[4], settings[9]
     used = np.array([k for k in range(CONTEXTS) if (mask >> k) & 1], dtype=np.int64)  # the context models in use
     width = img.shape[1]
     cum = np.zeros(257, np.int64)
@@ -236,6 +256,8 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     sel = np.zeros(9, np.int64)
     expect = np.zeros(MATCHES, np.int64)  # each candidate's u (-1: none)
     mctx = np.zeros(MATCHES, np.int64)
+    near = np.zeros(10, np.int64)  # the LMS predictor's inputs: neighbours, and relative to the prediction
+    lms_in = np.zeros(LMS_INPUTS, np.int64)
     for s in range(n):
         i, j, c = np.int64(rows[s]), np.int64(cols[s]), np.int64(chans[s])
         pr = np.int64(preds[s])
@@ -243,11 +265,12 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
         # the decisions need: small u need few. They sum to FREQ_TOTAL + 256 = 2^24 (pixzip.softmax).
         filled = 0
         cum[256] = 1 << 24
-        slot_last, apm_ctx, act6 = _contexts(img, res, vals, side, i, j, c, boxes[s], pr, last, run, u_of_r, hashes,
-                                             expect, mctx)
+        slot_last, apm_ctx, act6, lms_p = _contexts(img, res, vals, side, i, j, c, boxes[s], pr, last, run, u_of_r,
+                                                    mask, lms, near, lms_in, hashes, expect, mctx)
+        final_ctx = _lms_bucket(lms_p) if settings[11] else apm_ctx
         seen = last[slot_last]
         for k in used:
-            blocks[k] = _block(tables, k, hashes[k])
+            blocks[k] = _block(tables, k, hashes[k], finalize)
         u = np.int64(0) if decode else u_of_r[symbols[s]]
         node = np.int64(0)
         bits = 0.0
@@ -259,7 +282,8 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
             count = _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, used,
                             mask)
             xs = x[:count]
-            p = _predict(xs, x2, sel, weights, apm, c, tree[8, node], apm_ctx, act6, settings, squash, stretch)
+            p = _predict(xs, x2, sel, weights, apm, c, tree[8, node], apm_ctx, act6, final_ctx, settings, squash,
+                         stretch)
             if decode:
                 bit = _decode_bit(coder, buf, p)
             else:
@@ -277,7 +301,7 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
                 break
             if tree[6, child] == 0 and tree[7, child] != tree[7, node]:  # entering a group of its own block
                 for k in used:
-                    group_blocks[k] = _block(tables, k, _mix(hashes[k], tree[7, child] + 1000))
+                    group_blocks[k] = _block(tables, k, _mix(hashes[k], tree[7, child] + 1000), finalize)
             node = child
         if decode:
             symbols[s] = r_of_u[u]
@@ -287,6 +311,8 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
             run[c] = run[c] + 1 if expect[6] == u else 0
         vals[i, j, c] = np.uint8(value)
         last[slot_last] = i * width + j
+        if (mask >> LMS) & 1:
+            _lms_learn(lms, c, lms_in, value - pr, lms_p, settings[10])
         costs[s] = bits
 
 
@@ -307,7 +333,7 @@ class _Stage:
 
     def __init__(self, earlier: np.ndarray | None = None, version: int = LATEST):
         """earlier (H, W, S): the planes of this image coded before this one (their values are context);
-        version: the format version whose stage this is (4 or 5)."""
+        version: the format version whose stage this is (4, 5 or 6)."""
         if version not in SETTINGS:
             raise ValueError(f"no adaptive stage of format version {version}")
         self.state = State.new()
@@ -330,8 +356,8 @@ class _Stage:
         s = self.state
         return (where.rows.astype(np.int64), where.cols.astype(np.int64), where.chans.astype(np.int64),
                 where.boxes.astype(np.int64), where.preds.astype(np.int64), self.img, self.res, self.vals, self.side,
-                s.tables, s.weights, s.apm, s.matches, s.last, s.run, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R, COST,
-                TREE, self.settings)
+                s.tables, s.weights, s.apm, s.matches, s.last, s.run, s.lms, SQUASH, STRETCH, RATES, R_OF_U, U_OF_R,
+                COST, TREE, self.settings)
 
 
 class Encoder(_Stage):

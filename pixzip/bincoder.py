@@ -1,5 +1,5 @@
 """A binary arithmetic coder (32-bit range, carry-less), in compiled integer arithmetic: the adaptive stage's
-coder (format versions 4 and 5). A decision is coded with p, its 16-bit probability of a 1 (pixzip.mixing)."""
+coder (format versions 4 on). A decision is coded with p, its 16-bit probability of a 1 (pixzip.mixing)."""
 import numba
 import numpy as np
 

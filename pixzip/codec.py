@@ -35,7 +35,7 @@ class Report:
     mode: str
     model: str
     bytes: int  # whole file
-    ideal_bits: float  # sum of -log2 p the coder is given (the network's p or, formats 4 and 5, the adaptive stage's)
+    ideal_bits: float  # sum of -log2 p the coder is given (the network's p or, formats 4 on, the adaptive stage's)
     seconds: float
 
     @property
@@ -82,7 +82,7 @@ def compress_planes(image: modes.Planes, model: str | registry.Model | None = No
     """An image as planes (pixzip.modes) -> (.pxz bytes, report). Each plane is coded in turn with the
     same model; costs (see encode_pixels) receives the first plane's. adapt: refine the network's
     distributions with the adaptive stage (pixzip.adaptive; the planes coded before are its context), that
-    of format version `stage` (5; 4 only to reproduce older files); without it, version 3. sharpen=False:
+    of format version `stage` (6; 4 and 5 only to reproduce older files); without it, version 3. sharpen=False:
     version 2, the network's own distributions (no sharpness, no adaptation), which older readers of
     version 2 decode too."""
     start = time.perf_counter()

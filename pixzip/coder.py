@@ -6,7 +6,7 @@ constriction's Categorical with perfect=False, which then gives symbol i exactly
 A range coder (FIFO) codes symbols in the order the decoder needs them.
 
 Encoder and Decoder are the coders of format versions 1 to 3: the network's distributions coded as they
-are. pixzip.adaptive's Encoder and Decoder (versions 4 and 5) have the same methods and refine them first.
+are. pixzip.adaptive's Encoder and Decoder (versions 4 on) have the same methods and refine them first.
 """
 import constriction
 import numpy as np

@@ -17,20 +17,31 @@ or coarse: in 7 buckets). A format version uses some of them (its settings' mask
      N + (x' - N'), where ' is the channel before (a photo's channels move together)
  15  the same from NE, and from the plane W + N - NW
  16  14 from the first channel (for the third channel: R, where 14 uses G)
+ 17  the LMS predictor's prediction relative to pr, in eighths, quantized                    (version 6 on)
 Contexts 0-11 are version 4's; version 5 drops 1, 2, 4 and 8 (they bought under 0.05 % each) and adds 12-16,
 the cross-channel ones buying most: the network predicts G and B from R only through its median predictor
 and its features, and on photos the stage finds more in this image's own channel correlation.
 
-And seven candidate values (W, N, NE, NW, two earlier planes' co-located values, and the match model's: the
-value that followed this channel's 2-row window where it was last seen, anywhere in the plane): while one is
-still possible in the tree, an adaptive counter says how often the next decision goes its way.
+The LMS predictor (version 6): a linear prediction of the subpixel from 18 inputs (this channel's ten nearest
+neighbours, the channel before carried over from W, N, NW and NE, the channel before's residual here, the
+first channel carried over from W and N for the third, a bias), all relative to pr, whose weights (one set
+per channel) learn this image by normalized least mean squares after every subpixel, in integers: the image's
+own texture and channel correlation, which a fixed network can only approximate.
+
+And eight candidate values (W, N, NE, NW, two earlier planes' co-located values, the match model's: the value
+that followed this channel's 2-row window where it was last seen, anywhere in the plane; version 6: the LMS
+prediction, rounded): while one is still possible in the tree, an adaptive counter says how often the next
+decision goes its way.
 """
 import numba
 import numpy as np
 
 MAX_CHANNELS = 3
-CONTEXTS = 17  # context models (all versions')
-MATCHES = 7  # candidate values (W, N, NE, NW, two of the earlier planes' co-located ones, the last match)
+CONTEXTS = 18  # context models (all versions')
+MATCHES = 8  # candidate values (W, N, NE, NW, two of the earlier planes' co-located ones, the last match, LMS)
+LMS = 17  # the context model of the LMS predictor; its candidate is MATCHES - 1
+LMS_INPUTS = 18  # the LMS predictor's inputs
+LMS_SHIFT = 16  # its weights and predictions are fixed point with this many fractional bits
 MATCH_BITS = 20  # the match model's table: where each 2-row window was last seen (2^20 positions, 8 MiB)
 HASH_MUL = np.int64(0x2545F4914F6CDD1D)
 
@@ -64,8 +75,6 @@ def _q(d):  # pragma: no cover - compiled
     a = abs(d)
     b = 0 if a == 0 else (1 if a < 2 else (2 if a < 4 else (3 if a < 8 else (4 if a < 16 else (5 if a < 32 else 6)))))
     return np.int64(b if d >= 0 else -b)
-
-
 
 
 @numba.njit(inline="always")
@@ -116,9 +125,69 @@ def _predictions(img, vals, i, j, c, vw, vn, vnw, vne, vww, vnn, pr, coarse, has
 
 
 @numba.njit(inline="always")
-def _candidates(img, vals, side, i, j, c, vw, vn, vne, vnw, seen, edge, pr, run, u_of_r, expect, mctx):
+def _lms_inputs(img, vals, res, i, j, c, near, pr, d):  # pragma: no cover - compiled
+    """The LMS predictor's inputs (LMS_INPUTS,) into d, relative to pr: near (10,) this channel's neighbours
+    (256: outside the tile, input 0), the channel before carried over from W, N, NW, NE (0 for the first
+    channel, or outside), its signed residual here, the first channel carried over from W and N (the third
+    channel's), and a constant (a bias)."""
+    for k in range(10):
+        d[k] = near[k] - pr if near[k] < 256 else 0
+    for k in range(10, LMS_INPUTS - 1):
+        d[k] = 0
+    d[LMS_INPUTS - 1] = 16
+    if c == 0:
+        return
+    u = np.int64(res[i, j, c - 1])
+    d[14] = -((u + 1) // 2) if u & 1 else u // 2
+    if near[0] < 256:
+        d[10] = _carried(img, vals, i, j, c, c - 1, 0, -1) - pr
+    if near[1] < 256:
+        d[11] = _carried(img, vals, i, j, c, c - 1, -1, 0) - pr
+    if near[2] < 256:
+        d[12] = _carried(img, vals, i, j, c, c - 1, -1, -1) - pr
+    if near[3] < 256:
+        d[13] = _carried(img, vals, i, j, c, c - 1, -1, 1) - pr
+    if c > 1:
+        if near[0] < 256:
+            d[15] = _carried(img, vals, i, j, c, 0, 0, -1) - pr
+        if near[1] < 256:
+            d[16] = _carried(img, vals, i, j, c, 0, -1, 0) - pr
+
+
+@numba.njit(inline="always")
+def _lms_predict(lms, c, d):  # pragma: no cover - compiled
+    """The LMS prediction of channel c relative to pr, fixed point (LMS_SHIFT fractional bits)."""
+    p = np.int64(0)
+    for k in range(LMS_INPUTS):
+        p += lms[c, k] * d[k]
+    return p
+
+
+@numba.njit(inline="always")
+def _lms_learn(lms, c, d, target, p, step):  # pragma: no cover - compiled
+    """Normalized LMS: channel c's weights move toward the coded value (target, relative to pr) by
+    2^-step of the error over the inputs' energy (one integer division; floor rounding, the same anywhere)."""
+    energy = np.int64(256)
+    for k in range(LMS_INPUTS):
+        energy += d[k] * d[k]
+    g = (((target << LMS_SHIFT) - p) << 8) // (energy << step)
+    for k in range(LMS_INPUTS):
+        lms[c, k] += (g * d[k]) >> 8
+
+
+@numba.njit(inline="always")
+def _lms_bucket(p):  # pragma: no cover - compiled
+    """How far the LMS prediction p (fixed point) is from the network's prediction, 0..3: under half a
+    level, under 1.5, under 4, more (version 6's final mixer's context: how much to trust which input)."""
+    a = abs(p >> (LMS_SHIFT - 3))
+    return np.int64(0 if a < 4 else (1 if a < 12 else (2 if a < 32 else 3)))
+
+
+@numba.njit(inline="always")
+def _candidates(img, vals, side, i, j, c, vw, vn, vne, vnw, seen, edge, pr, run, u_of_r, expect, mctx, lms_value):
     # pragma: no cover - compiled
-    """Each candidate value's u (MATCHES,; -1: none) and its counters' context, into expect and mctx."""
+    """Each candidate value's u (MATCHES,; -1: none) and its counters' context, into expect and mctx;
+    lms_value: the LMS prediction (relative to pr; 256: none)."""
     width = img.shape[1]
     sides = side.shape[2]
     for m in range(MATCHES):
@@ -137,16 +206,21 @@ def _candidates(img, vals, side, i, j, c, vw, vn, vne, vnw, seen, edge, pr, run,
             v = np.int64(side[i, j, sides - 1])
         elif m == 6 and seen >= 0:  # what followed this window where it was seen last
             v = np.int64(vals[seen // width, seen % width, c])
+        elif m == 7 and lms_value < 256:
+            v = min(max(pr + lms_value, 0), 255)
         expect[m] = u_of_r[(v - pr) & 255] if v < 256 else -1
-        mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + (edge if m < 6 else min(run[c], 3))
+        mctx[m] = ((m * MAX_CHANNELS + c) * 64 * 2 * 4) + (min(run[c], 3) if m == 6 else edge)
 
 
 @numba.njit(inline="always")
-def _contexts(img, res, vals, side, i, j, c, box, pr, last, run, u_of_r, hashes, expect, mctx):  # pragma: no cover
-    """What the stage knows of subpixel (i, j, c) before coding it: the context models' hashes (CONTEXTS,),
-    each candidate's u (MATCHES,; -1: none) and its counters' context, into the arrays given; returns the
-    match model's table slot for this window, the local activity over W and N (0..3, the APMs' and version 4's
-    second mixer's context) and over W, N, NW and NE (0..5, version 5's second mixer's)."""
+def _contexts(img, res, vals, side, i, j, c, box, pr, last, run, u_of_r, mask, lms, near, d, hashes, expect, mctx):
+    # pragma: no cover - compiled
+    """What the stage knows of subpixel (i, j, c) before coding it: the hashes (CONTEXTS,) of the context models
+    in use (mask: pixzip.adaptive's), each candidate's u (MATCHES,; -1: none) and its counters' context, and
+    the LMS predictor's inputs (d), into the arrays given (near: room for 10 values); returns the match model's
+    table slot for this window, the local activity over W and N (0..3, the APMs' and version 4's second mixer's
+    context), over W, N, NW and NE (0..5, version 5's second mixer's), and the LMS prediction (fixed point,
+    relative to pr; 0 where unused)."""
     channels = img.shape[2]
     y0, x0, y1, x1 = box[0], box[1], box[2], box[3]
     # Neighbourhood: every channel's values at W, N, NW, NE; this channel's at WW, NN; residuals.
@@ -178,18 +252,20 @@ def _contexts(img, res, vals, side, i, j, c, box, pr, last, run, u_of_r, hashes,
     for cc in range(side.shape[2]):
         hs = _mix(hs, np.int64(side[i, j, cc]))
     hashes[0] = _mix(_mix(_mix(_mix(_mix(here, 1), hw), hn), hnw), hne)
-    hashes[1] = _mix(_mix(_mix(_mix(here, 3 + 16 * c), hn), hne), vnn)
-    hashes[2] = _mix(_mix(_mix(_mix(here, 4 + 16 * c), hw), vww), vnw)
-    hashes[3] = _mix(_mix(_mix(_mix(_mix(coarse, 5 + 16 * c), min(uw, 24)), min(un, 24)), min(unw, 12)),
-                     min(une, 12))
-    g1 = min(abs(vw - vnw), 64) if vw < 256 and vnw < 256 else 99
-    g2 = min(abs(vn - vnw), 64) if vn < 256 and vnw < 256 else 99
-    g3 = min(abs(vne - vn), 64) if vne < 256 and vn < 256 else 99
-    hashes[4] = _mix(_mix(_mix(_mix(coarse, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
+    if mask & 0b100010110:  # (contexts 1, 2, 4 and 8: version 4's only)
+        hashes[1] = _mix(_mix(_mix(_mix(here, 3 + 16 * c), hn), hne), vnn)
+        hashes[2] = _mix(_mix(_mix(_mix(here, 4 + 16 * c), hw), vww), vnw)
+        g1 = min(abs(vw - vnw), 64) if vw < 256 and vnw < 256 else 99
+        g2 = min(abs(vn - vnw), 64) if vn < 256 and vnw < 256 else 99
+        g3 = min(abs(vne - vn), 64) if vne < 256 and vn < 256 else 99
+        hashes[4] = _mix(_mix(_mix(_mix(coarse, 6 + 16 * c), g1 // 4), g2 // 4), g3 // 4)
+        hashes[8] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
+    if (mask >> 3) & 1:  # (versions 4 and 5)
+        hashes[3] = _mix(_mix(_mix(_mix(_mix(coarse, 5 + 16 * c), min(uw, 24)), min(un, 24)), min(unw, 12)),
+                         min(une, 12))
     hashes[5] = _mix(_mix(_mix(_mix(here, 7 + 16 * c), hs), vw), vn)
     hashes[6] = _mix(_mix(_mix(coarse, 8 + 16 * c), _q(vw - pr)), _q(vn - pr))
     hashes[7] = _mix(_mix(_mix(_mix(coarse, 9 + 16 * c), _q(vne - pr)), _q(vnw - pr)), _q(vww - pr))
-    hashes[8] = _mix(10 + 16 * c, 0)  # this image's own statistics of u, whatever the neighbourhood
     hashes[9] = _mix(here, 12 + 16 * c)  # this pixel's earlier residuals alone
     # Wider windows of this channel, exact: glyphs and lines repeat in screenshots and charts.
     vnne = _at(img, i - 2, j + 1, c, y0, x0, y1, x1)
@@ -203,10 +279,20 @@ def _contexts(img, res, vals, side, i, j, c, box, pr, last, run, u_of_r, hashes,
     hashes[11] = _mix(_mix(_mix(_mix(_mix(here, 14 + 16 * c), hw), hn), hnw), vnn)
     edge = min(abs(vw - vn), 9) if vw < 256 and vn < 256 else 9
     edge = 0 if edge == 0 else (1 if edge < 3 else (2 if edge < 9 else 3))
-    _candidates(img, vals, side, i, j, c, vw, vn, vne, vnw, seen, edge, pr, run, u_of_r, expect, mctx)
-    _predictions(img, vals, i, j, c, vw, vn, vnw, vne, vww, vnn, pr, coarse, hashes)
+    lms_p = np.int64(0)
+    lms_value = np.int64(256)
+    if (mask >> LMS) & 1:
+        near[0], near[1], near[2], near[3], near[4] = vw, vn, vnw, vne, vww
+        near[5], near[6], near[7], near[8], near[9] = vnn, vnne, vnnw, vnww, vnee
+        _lms_inputs(img, vals, res, i, j, c, near, pr, d)
+        lms_p = _lms_predict(lms, c, d)
+        lms_value = (lms_p + (1 << (LMS_SHIFT - 1))) >> LMS_SHIFT
+        hashes[LMS] = _mix(_mix(coarse, 20 + 16 * c), _q_fine(lms_p >> (LMS_SHIFT - 3)))
+    _candidates(img, vals, side, i, j, c, vw, vn, vne, vnw, seen, edge, pr, run, u_of_r, expect, mctx, lms_value)
+    if (mask >> 12) & 31:  # (contexts 12-16: version 5 on)
+        _predictions(img, vals, i, j, c, vw, vn, vnw, vne, vww, vnn, pr, coarse, hashes)
     act = min(uw, 255) + min(un, 255)  # local activity: the APM's context
     apm_ctx = 0 if act == 0 else (1 if act < 4 else (2 if act < 16 else 3))
     act = act + min(unw, 255) + min(une, 255)
     act6 = 0 if act == 0 else (1 if act < 3 else (2 if act < 8 else (3 if act < 20 else (4 if act < 48 else 5))))
-    return slot_last, apm_ctx, act6
+    return slot_last, apm_ctx, act6, lms_p

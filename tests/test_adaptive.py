@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pixzip import adaptive, codec, container, modes
+from pixzip import adaptive, codec, container, contexts, modes
 from pixzip.image import checksum
 
 from tests.test_exactness import smooth_image
@@ -59,7 +59,7 @@ def traced_round_trip(model, pixels: np.ndarray, mode: str, tile: int = 16, chun
     return out, np.concatenate(enc_trace), np.concatenate(dec_trace), payload
 
 
-VERSIONS = sorted(adaptive.SETTINGS)  # every format version's stage: 4, 5
+VERSIONS = sorted(adaptive.SETTINGS)  # every format version's stage: 4, 5, 6
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (20, 33)])
@@ -175,3 +175,44 @@ def test_heat_map_costs_are_the_adaptive_stage_bits(tiny_residual):
     sharpness_bits = 8 * 12 * 3  # 12 tiles of 16 x 16, 3 channels
     assert abs(costs.sum() + sharpness_bits - ideal) < 1e-3 * ideal
     assert costs.sum() < plain_costs.sum() / 2
+
+
+def test_lms_predictor_learns_a_linear_relation():
+    """The LMS predictor (version 6) learns weights that predict a value which is a linear function of its
+    inputs: after a few hundred subpixels its error is a small fraction of the value's spread."""
+    rng = np.random.default_rng(0)
+    true = np.zeros(contexts.LMS_INPUTS)
+    true[[0, 1, 2, 10]] = [0.5, 0.75, -0.5, 0.25]  # W, N, NW and the channel before carried over from W
+    lms = np.zeros((adaptive.MAX_CHANNELS, contexts.LMS_INPUTS), dtype=np.int64)
+    errors = []
+    for _ in range(600):
+        d = rng.integers(-40, 41, contexts.LMS_INPUTS).astype(np.int64)
+        target = int(round(float(true @ d)))
+        p = contexts._lms_predict(lms, 1, d)
+        errors.append(abs(p / (1 << contexts.LMS_SHIFT) - target))
+        contexts._lms_learn(lms, 1, d, target, p, adaptive.SETTINGS[6][10])
+    assert np.mean(errors[:20]) > 10 and np.mean(errors[-100:]) < 1.5
+    assert not lms[[0, 2]].any()  # the other channels' weights untouched
+
+
+def test_stale_kernel_caches_are_dropped():
+    """A cached compiled kernel older than any of pixzip's sources is deleted at import (numba checks only
+    the kernel's own file; see pixzip._drop_stale_kernel_caches); a newer one is kept."""
+    import os
+    from pathlib import Path
+
+    import pixzip
+
+    cache = Path(pixzip.__file__).parent / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    stale, fresh = cache / "zz_test_stale.nbi", cache / "zz_test_fresh.nbi"
+    try:
+        for f in (stale, fresh):
+            f.write_bytes(b"")
+        os.utime(stale, (0, 0))
+        os.utime(fresh, (2**40, 2**40))
+        pixzip._drop_stale_kernel_caches()
+        assert not stale.exists() and fresh.exists()
+    finally:
+        stale.unlink(missing_ok=True)
+        fresh.unlink(missing_ok=True)

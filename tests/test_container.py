@@ -44,7 +44,7 @@ def version1(data: bytes) -> bytes:
 
 
 def test_older_versions_still_decode(packed, tiny_rgb):
-    """Files with the adaptive stage's first settings (version 4, written on request with stage=4), without
+    """Files with the adaptive stage's earlier settings (versions 4 and 5, written on request with stage=), without
     the adaptive stage (version 3, adapt=False), without sharpness (pixzip.sharpness; version 2,
     sharpen=False) and version 1."""
     pixels, data = packed
@@ -54,10 +54,11 @@ def test_older_versions_still_decode(packed, tiny_rgb):
         header, _ = container.unpack(old)
         assert header.version == version and header.planes == ("RGB",)
         np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
-    v4 = codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, stage=4)[0]
-    assert container.unpack(v4)[0].version == 4
-    np.testing.assert_array_equal(codec.decompress_pixels(v4, models=tiny_rgb)[0], pixels)
-    assert container.unpack(data)[0].version == 5 and len({data, v2, v3, v4}) == 4
+    stages = [codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, stage=v)[0] for v in (4, 5)]
+    for old, version in zip(stages, (4, 5)):
+        assert container.unpack(old)[0].version == version
+        np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
+    assert container.unpack(data)[0].version == 6 and len({data, v2, v3, *stages}) == 5
 
 
 def test_truncation(packed, tiny_rgb):

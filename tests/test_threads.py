@@ -1,5 +1,6 @@
 """The thread count changes no integer: every frequency the encoder and the decoder compute (traced, not only
-the bytes), formats 3 and 4, with 1 to 7 numba and torch threads on however few cores, run after run.
+the bytes), format 3 and the latest (the adaptive stage), with 1 to 7 numba and torch threads on however
+few cores, run after run.
 
 A kernel whose threads share scratch memory (a race) computes some rows wrongly only when two threads run
 at once and only in some runs; bytes compared after a round trip can hide it where encoder and decoder
@@ -18,6 +19,7 @@ import numpy as np
 
 import pixzip
 from pixzip import codec, container
+from pixzip.adaptive import LATEST
 from pixzip.image import checksum
 from tests.test_exactness import smooth_image
 
@@ -32,11 +34,11 @@ def _digest(arrays: list[np.ndarray]) -> str:
 
 
 def traces(model, pixels: np.ndarray, version: int) -> dict[str, str]:
-    """Encode and decode with traces in format `version` (3 or 5) -> digests of the encoder's trace, the
-    decoder's trace and the payload, and whether the pixels came back (a decoder that went wrong may raise:
-    then its error instead of its digest)."""
+    """Encode and decode with traces in format `version` (3, or LATEST: the adaptive stage) -> digests of the
+    encoder's trace, the decoder's trace and the payload, and whether the pixels came back (a decoder that
+    went wrong may raise: then its error instead of its digest)."""
     enc, dec = [], []
-    payload, _ = codec.encode_pixels(pixels, "RGB", model, tile=TILE, chunk=CHUNK, trace=enc, adapt=version == 5)
+    payload, _ = codec.encode_pixels(pixels, "RGB", model, tile=TILE, chunk=CHUNK, trace=enc, adapt=version == LATEST)
     h, w = pixels.shape[:2]
     header = container.Header("RGB", w, h, TILE, CHUNK, model.name, model.sha256, checksum(pixels), version=version)
     result = {"encoder": _digest(enc), "payload": hashlib.sha256(payload).hexdigest()[:16]}
@@ -61,7 +63,7 @@ def worker(model_path: str) -> None:
         for threads in THREADS:
             numba.set_num_threads(threads)
             torch.set_num_threads(threads)
-            for version in (3, 5):
+            for version in (3, LATEST):
                 key = f"{threads} threads, run {run}, format {version}"
                 print(json.dumps({key: traces(model, pixels, version)}), flush=True)  # as far as it got
 
@@ -82,7 +84,7 @@ def test_thread_count_changes_no_frequency(tiny_residual):
     took 30 s more here.)"""
     results = run_worker(tiny_residual.path)
     assert len(results) == len(THREADS) * REPEATS * 2
-    for version in (3, 5):
+    for version in (3, LATEST):
         runs = {k: v for k, v in results.items() if k.endswith(f"format {version}")}
         for side in ("encoder", "decoder", "payload"):
             seen = {k: v[side] for k, v in runs.items()}

@@ -6,9 +6,9 @@ variants of the stage, in seconds instead of the network's minutes:
     python train/experiments/stage_replay.py replay runs/rec-384.pkl MODULE[:K=V...][,MODULE...] [--save]
 
 MODULE is an importable copy of pixzip/adaptive.py (changed to try something; put it on PYTHONPATH), or
-pixzip.adaptive itself; K=V sets entry K of its settings (format 5's, if SETTINGS is per version). Replay
-prints each variant's size change against the saved base (--save: the first variant is the base), photos and
-graphics apart (graphics: file names with desk, term, chart or icon), and per image.
+pixzip.adaptive itself; K=V sets entry K of its settings (its LATEST format version's, if SETTINGS is per
+version). Replay prints each variant's size change against the saved base (--save: the first variant is the
+base), photos and graphics apart (graphics: file names with desk, term, chart or icon), and per image.
 """
 import importlib
 import pickle
@@ -75,7 +75,7 @@ def replay(path: str, variants: str, save: bool) -> None:
     for n, variant in enumerate(variants.split(",")):
         name, *assignments = variant.split(":")
         module = importlib.import_module(name)
-        settings = (module.SETTINGS[5] if isinstance(module.SETTINGS, dict) else module.SETTINGS).copy()
+        settings = (module.SETTINGS[module.LATEST] if isinstance(module.SETTINGS, dict) else module.SETTINGS).copy()
         for kv in assignments:
             k, v = kv.split("=")
             settings[int(k)] = int(v)
