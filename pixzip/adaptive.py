@@ -256,8 +256,8 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     sel = np.zeros(9, np.int64)
     expect = np.zeros(MATCHES, np.int64)  # each candidate's u (-1: none)
     mctx = np.zeros(MATCHES, np.int64)
-    near = np.zeros(10, np.int64)  # the LMS predictor's inputs: neighbours, and relative to the prediction
-    lms_in = np.zeros(LMS_INPUTS, np.int64)
+    near = np.zeros(10, np.int64)  # this channel's ten nearest values (the LMS predictor's, as they are)
+    lms_in = np.zeros(LMS_INPUTS, np.int64)  # the LMS predictor's inputs, relative to the prediction
     for s in range(n):
         i, j, c = np.int64(rows[s]), np.int64(cols[s]), np.int64(chans[s])
         pr = np.int64(preds[s])
