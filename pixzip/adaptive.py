@@ -5,14 +5,16 @@ a fixed tree over u = zigzag(residual) (pixzip.binarize: one decision for u = 0,
 For each decision:
 
   inputs   the network's probability of the bit (from its 256 frequencies, summed over each half of the
-           node's range of u) and the predictions of adaptive context models (pixzip.contexts): counters in
-           hashed tables keyed by neighbouring values, residuals, gradients, linear and cross-channel
-           predictions, earlier planes, each with the position in the tree; and counters of candidate values
+           node's range of u); version 7: the same from the network's distribution moved to the LMS
+           prediction and to a cross-channel one (its spread, at a centre learned from this image); the
+           predictions of adaptive context models (pixzip.contexts): counters in hashed tables keyed by
+           neighbouring values, residuals, gradients, linear and cross-channel predictions, earlier planes,
+           each with the position in the tree; and counters of candidate values
   mixers   two gated logistic mixers: p = squash(sum_i w_i stretch(p_i)), their weights chosen by the channel,
            the tree position and the network's confidence, or the local activity, learning online (they start
            as the network alone)
   APMs     two adaptive probability maps (interpolated over the stretch domain): on the mixers' output by
-           activity, and on the network's own probability
+           activity, and on the network's own probability (version 7: the first moved distribution's)
   final    version 4: the mixers averaged, a quarter APMs; version 5: a third mixer over the two mixers, the
            two APMs and the network (its weights by channel, position and activity)
   coder    a binary arithmetic coder (32-bit, carry-less, pixzip.bincoder) codes the bit with the final 16-bit
@@ -29,7 +31,9 @@ pruned and extended with the predictions 12-16, the mixers' learning rate fallin
 weight set learns, and the final mixer: photos about 2.5 % and graphics about 9 % smaller on 384 x 384 crops)
 and version 6 (an LMS predictor learning this image, as a context, a candidate and the final mixer's
 selector; table blocks found through a finalized hash: photos about 2.2 % and graphics about 1.1 % smaller
-again; docs/models.md).
+again) and version 7 (the moved distributions, young counters of predictions' contexts ramped in, slower
+mixers that start from a spread of their inputs: photos about 1.2 % and graphics 1.1 % smaller again;
+docs/models.md).
 """
 from dataclasses import dataclass
 
@@ -38,20 +42,26 @@ import numpy as np
 
 from .bincoder import _decode_bit, _encode_bit, _raw
 from .binarize import MAX_DECISIONS, R_OF_U, TREE, TREE_POSITIONS, U_OF_R
-from .contexts import (CONTEXTS, LMS, LMS_INPUTS, MATCH_BITS, MATCHES, MAX_CHANNELS, _contexts, _lms_bucket, _lms_learn,
-                       _mix)
+from .contexts import (CONTEXTS, LMS, LMS_INPUTS, LMS_SHIFT, MATCH_BITS, MATCHES, MAX_CHANNELS, _contexts,
+                       _cross_prediction, _lms_bucket, _lms_learn, _mix)
 from .mixing import (APM_POINTS, COST, MIXER_SHIFT, PROB_BITS, PROB_ONE, RATES, SQUASH, STRETCH,  # noqa: F401
                      STRETCH_MAX, STRETCH_ONE, _apm, _apm_update, _count, _dot, _train)
 
 MATCH_CONTEXTS = MATCHES * MAX_CHANNELS * 64 * 2 * 4  # (candidate, channel, tree position, expected bit, edge)
 CONFIDENCE_BUCKETS = 6  # weight sets of the first mixer by |stretch| of the network's probability
-INPUTS = CONTEXTS + MATCHES + 2  # and the network and a bias
+MOVED = 2  # the network's distribution moved to other predictions (version 7): at most this many inputs
+INPUTS = CONTEXTS + MATCHES + MOVED + 2  # and the network and a bias
 TABLE_BITS = 16  # each context model's table: 2^16 blocks of 16 counters (4 MiB)
 SIDE_MAX = 4  # co-located values of earlier planes used as context (at most this many)
 WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS  # the two mixers'
 APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
 FINAL_SETS = MAX_CHANNELS * TREE_POSITIONS * 4  # the final mixer's: by channel, position, and activity or LMS
 FINAL_INPUTS = 6  # the two mixers, the two APMs, the network, a bias
+# A counter's input is its stretch times YOUNG[row, n] / 2^12, n its count: row 0 (versions 4-6) says nothing
+# while n = 0 and all after; row 1 ramps in as n / (n + 2), for the contexts of quantized predictions
+# (RAMPED, version 7 on): a young counter there has seen a context of many unlike neighbourhoods.
+YOUNG = np.array([[4096 if n else 0 for n in range(1024)], [(n << 12) // (n + 2) for n in range(1024)]], dtype=np.int64)
+RAMPED = (6, 7, 12, 13, 14, 15, 16, LMS)
 
 
 def _mask(contexts: list[int], candidates: int) -> int:
@@ -74,14 +84,22 @@ def _mask(contexts: list[int], candidates: int) -> int:
 # 10 the LMS predictor's step (a shift, pixzip.contexts._lms_learn)
 # 11 1: the final mixer's weights chosen by the LMS prediction's distance (pixzip.contexts._lms_bucket), not
 #   by the local activity
+# 12 how many moved distributions are inputs (0-2): the network's 256 frequencies moved to the LMS prediction
+#   (in eighths, interpolated), and to pixzip.contexts._cross_prediction (in halves): the network's spread
+#   at a better centre
+# 13 1: the second APM refines the first moved distribution's probability, not the network's
+# 14 1: the counters of the quantized predictions' contexts (RAMPED) come in as they learn (YOUNG)
+# 15 1: the mixers start as the network and the moved distributions (3/8, 3/8, 2/8) with 1/32 of each
+#   context model, not as the network alone
 V5_CONTEXTS = [0, 3, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16]
+V6_CONTEXTS = [k for k in V5_CONTEXTS if k != 3] + [LMS]
 SETTINGS = {
-    4: np.array([12, 1, 255, 7, _mask(list(range(12)), 7), 0, 0, 1, 0, 0, 0, 0], dtype=np.int64),
-    5: np.array([8, 1, 255, 7, _mask(V5_CONTEXTS, 7), 1, 32, 1024, 2, 0, 0, 0], dtype=np.int64),
-    6: np.array([8, 1, 255, 7, _mask([k for k in V5_CONTEXTS if k != 3] + [LMS], 8), 1, 32, 1024, 2, 1, 3, 1],
-                dtype=np.int64),
+    4: np.array([12, 1, 255, 7, _mask(list(range(12)), 7), 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0], dtype=np.int64),
+    5: np.array([8, 1, 255, 7, _mask(V5_CONTEXTS, 7), 1, 32, 1024, 2, 0, 0, 0, 0, 0, 0, 0], dtype=np.int64),
+    6: np.array([8, 1, 255, 7, _mask(V6_CONTEXTS, 8), 1, 32, 1024, 2, 1, 3, 1, 0, 0, 0, 0], dtype=np.int64),
+    7: np.array([2, 1, 1023, 7, _mask(V6_CONTEXTS, 8), 1, 64, 256, 2, 1, 3, 1, 2, 1, 1, 1], dtype=np.int64),
 }
-LATEST = 6
+LATEST = 7
 
 
 @dataclass
@@ -97,9 +115,14 @@ class State:
     lms: np.ndarray  # (MAX_CHANNELS, LMS_INPUTS) int64: the LMS predictor's weights, fixed point
 
     @classmethod
-    def new(cls) -> "State":
+    def new(cls, settings: np.ndarray) -> "State":
+        """The state before the first subpixel, for a format version's settings."""
         weights = np.zeros((WEIGHT_SETS + FINAL_SETS, INPUTS + 1), dtype=np.int64)
         weights[:WEIGHT_SETS, 0] = 1 << MIXER_SHIFT  # at first the mixers pass the network's probability through
+        if settings[15]:  # or the network and its moved distributions, and a little of every context model
+            moved, used = settings[12], bin(settings[4] & ((1 << CONTEXTS) - 1)).count("1")
+            weights[:WEIGHT_SETS, : moved + 1] = np.array([3, 3, 2])[: moved + 1] << (MIXER_SHIFT - 3)
+            weights[:WEIGHT_SETS, moved + 1 : moved + 1 + used] = 1 << (MIXER_SHIFT - 5)
         weights[WEIGHT_SETS:, 0:2] = 3 << (MIXER_SHIFT - 3)  # and the final mixer is version 4's average
         weights[WEIGHT_SETS:, 2:4] = 1 << (MIXER_SHIFT - 3)
         points = (np.arange(APM_POINTS) - APM_POINTS // 2) * (2 * STRETCH_MAX // (APM_POINTS - 1))
@@ -128,22 +151,40 @@ def _block(tables, k, h, finalize):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
-def _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, used, mask):
-    # pragma: no cover - compiled
+def _half_probability(cum, lo, mid, hi):  # pragma: no cover - compiled
+    """The probability (16 bits) that u is in [mid, hi) given [lo, hi), from running sums cum."""
+    return min(max(((cum[hi] - cum[mid]) << PROB_BITS) // (cum[hi] - cum[lo]), 1), PROB_ONE - 1)
+
+
+@numba.njit(inline="always")
+def _moved_frequency(freqs, s, r, at):  # pragma: no cover - compiled
+    """Residual r's frequency, times 8, +8, in the network's distribution of subpixel s moved by `at` eighths
+    of a level (interpolated between the two whole moves around it): the 256 of them sum to 8 x 2^24."""
+    whole, frac = at >> 3, at & 7
+    return ((8 - frac) * np.int64(freqs[s, (r - whole) & 255]) + frac * np.int64(freqs[s, (r - whole - 1) & 255])
+            + 8)
+
+
+@numba.njit(inline="always")
+def _inputs(x, cum, moved, n_moved, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, used,
+            young, mask):  # pragma: no cover - compiled
     """The mixers' inputs for the decision at tree node `node`, into x: the network's probability of a 1 (from
-    cum, its frequencies' running sums in u order), the counter of each context model in use (used: their
-    numbers), each candidate's counter while the candidate is still possible, and a bias. Returns how many:
-    the mixers see x[:count] (the models a version does not use take no place, and no time)."""
+    cum, its frequencies' running sums in u order), the same from the first n_moved moved distributions
+    (moved: their running sums), the counter of each context model in use (used: their numbers; young: each
+    one's YOUNG row), each candidate's counter while the candidate is still possible, and a bias. Returns how
+    many: the mixers see x[:count] (the models a version does not use take no place, and no time)."""
     lo, mid, hi, slot, first = tree[0, node], tree[1, node], tree[2, node], tree[5, node], tree[6, node]
     tp = tree[8, node]
-    pn = min(max(((cum[hi] - cum[mid]) << PROB_BITS) // (cum[hi] - cum[lo]), 1), PROB_ONE - 1)
-    x[0] = stretch[pn]
+    x[0] = stretch[_half_probability(cum, lo, mid, hi)]
     n = 1
-    for k in used:
+    for m in range(n_moved):
+        x[n] = stretch[_half_probability(moved[m], lo, mid, hi)]
+        n += 1
+    for q in range(len(used)):
         x[n] = 0
         if slot > 0:
-            v = np.int64(tables[k, blocks[k] if first else group_blocks[k], slot])
-            x[n] = stretch[v >> 16] if v & 1023 else 0  # a new counter says nothing yet
+            v = np.int64(tables[used[q], blocks[used[q]] if first else group_blocks[used[q]], slot])
+            x[n] = (np.int64(stretch[v >> 16]) * YOUNG[young[q], v & 1023]) >> 12  # a new counter says nothing
         n += 1
     for m in range(MATCHES):
         if not (mask >> (CONTEXTS + m)) & 1:
@@ -190,10 +231,11 @@ def _predict(x, x2, sel, weights, apm, c, tp, apm_ctx, act6, final_ctx, settings
     t1 = _dot(weights, ws1, x)
     t2 = _dot(weights, ws2, x)
     t = (t1 + t2) >> 1
-    # Two APMs: one on the mixers' average by activity, one on the network's own stretch.
+    # Two APMs: one on the mixers' average by activity, one on the network's own stretch (version 7: its
+    # first moved distribution's).
     a1 = (c * TREE_POSITIONS + tp) * 4 + apm_ctx
     a2 = APM_SETS // 2 + ((c * TREE_POSITIONS + tp) * 4 + apm_ctx if final else c * TREE_POSITIONS + tp)
-    p1, p2 = _apm(apm, a1, t), _apm(apm, a2, x[0])
+    p1, p2 = _apm(apm, a1, t), _apm(apm, a2, x[settings[13]])
     ws3 = t3 = 0
     if final:
         x2[0], x2[1], x2[4], x2[5] = t1, t2, x[0], STRETCH_ONE
@@ -226,7 +268,7 @@ def _learn(bit, x, x2, sel, weights, apm, settings, squash):  # pragma: no cover
     if settings[5]:
         _train(weights, ws3, x2, bit, squash[t3 + STRETCH_MAX], settings[8])
     _apm_update(apm, a1, t, bit, settings[3])
-    _apm_update(apm, a2, x[0], bit, settings[3])
+    _apm_update(apm, a2, x[settings[13]], bit, settings[3])
 
 
 @numba.njit(cache=True, nogil=True)
@@ -246,8 +288,12 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
     trace = probs.shape[0] == n
     limit, mask, finalize = settings[2], settings[4], settings[9]
     used = np.array([k for k in range(CONTEXTS) if (mask >> k) & 1], dtype=np.int64)  # the context models in use
+    young = np.array([1 if settings[14] and k in RAMPED else 0 for k in used], dtype=np.int64)  # their YOUNG rows
+    n_moved = settings[12]
     width = img.shape[1]
     cum = np.zeros(257, np.int64)
+    moved = np.zeros((MOVED, 257), np.int64)  # the moved distributions' running sums
+    at = np.zeros(MOVED, np.int64)  # where each is moved to, in eighths of a level
     hashes = np.zeros(CONTEXTS, np.int64)
     blocks = np.zeros(CONTEXTS, np.int64)  # each context model's first block, and its current group's
     group_blocks = np.zeros(CONTEXTS, np.int64)
@@ -268,6 +314,11 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
         slot_last, apm_ctx, act6, lms_p = _contexts(img, res, vals, side, i, j, c, boxes[s], pr, last, run, u_of_r,
                                                     mask, lms, near, lms_in, hashes, expect, mctx)
         final_ctx = _lms_bucket(lms_p) if settings[11] else apm_ctx
+        if n_moved:
+            at[0] = min(max(lms_p >> (LMS_SHIFT - 3), -512), 512)
+            at[1] = 4 * min(max(_cross_prediction(img, vals, i, j, c, boxes[s], pr), -128), 128)
+            for m in range(n_moved):
+                moved[m, 256] = 8 << 24
         seen = last[slot_last]
         for k in used:
             blocks[k] = _block(tables, k, hashes[k], finalize)
@@ -278,9 +329,11 @@ def _code(decode, symbols, freqs, rows, cols, chans, boxes, preds, img, res, val
             need = tree[2, node] if tree[2, node] < 256 else tree[1, node]
             while filled < need:
                 cum[filled + 1] = cum[filled] + np.int64(freqs[s, r_of_u[filled]]) + 1
+                for m in range(n_moved):
+                    moved[m, filled + 1] = moved[m, filled] + _moved_frequency(freqs, s, r_of_u[filled], at[m])
                 filled += 1
-            count = _inputs(x, cum, tree, node, tables, blocks, group_blocks, matches, expect, mctx, stretch, used,
-                            mask)
+            count = _inputs(x, cum, moved, n_moved, tree, node, tables, blocks, group_blocks, matches, expect, mctx,
+                            stretch, used, young, mask)
             xs = x[:count]
             p = _predict(xs, x2, sel, weights, apm, c, tree[8, node], apm_ctx, act6, final_ctx, settings, squash,
                          stretch)
@@ -333,11 +386,11 @@ class _Stage:
 
     def __init__(self, earlier: np.ndarray | None = None, version: int = LATEST):
         """earlier (H, W, S): the planes of this image coded before this one (their values are context);
-        version: the format version whose stage this is (4, 5 or 6)."""
+        version: the format version whose stage this is (4 to 7)."""
         if version not in SETTINGS:
             raise ValueError(f"no adaptive stage of format version {version}")
-        self.state = State.new()
         self.settings = SETTINGS[version]
+        self.state = State.new(self.settings)
         self.earlier = earlier
         self.img = self.res = self.side = None
 

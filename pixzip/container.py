@@ -1,9 +1,9 @@
 """The .pxz file: header + payloads (docs/format.md specifies it byte by byte). Bytes only, no model.
 
-Version 6 (written) is version 3's layout with payloads coded by the adaptive stage (pixzip.adaptive: binary
-decisions and an arithmetic coder of its own, not constriction); versions 5 and 4 (written on request) the same
-with the stage's earlier settings (version 5: no LMS predictor, version 4: fewer contexts, no final mixer; see
-pixzip.adaptive.SETTINGS). Version 3 (written on request) holds any
+Version 7 (written) is version 3's layout with payloads coded by the adaptive stage (pixzip.adaptive: binary
+decisions and an arithmetic coder of its own, not constriction); versions 6, 5 and 4 (written on request) the
+same with the stage's earlier settings (version 6: no moved distributions, version 5: no LMS predictor either,
+version 4: fewer contexts, no final mixer; see pixzip.adaptive.SETTINGS). Version 3 (written on request) holds any
 number of coded planes and the image's metadata, and its payloads code each
 tile's sharpness (pixzip.sharpness); version 2 (written on request) is the same without sharpness; version 1
 (read only) held one L or RGB plane and no metadata.
@@ -13,9 +13,9 @@ import zlib
 from dataclasses import dataclass, field
 
 MAGIC = b"\x89PXZ"
-VERSION = 6
-WRITABLE = (2, 3, 4, 5, 6)
-READABLE = (1, 2, 3, 4, 5, 6)
+VERSION = 7
+WRITABLE = (2, 3, 4, 5, 6, 7)
+READABLE = (1, 2, 3, 4, 5, 6, 7)
 MODE_CODES = {"L": 1, "RGB": 3, "1": 4, "LA": 5, "P": 6, "RGBA": 7, "I;16": 8, "LA;16": 9, "RGB;16": 10, "RGBA;16": 11}
 MODE_NAMES = {v: k for k, v in MODE_CODES.items()}
 PLANE_CODES = {"L": 1, "RGB": 3}
@@ -86,7 +86,7 @@ class _Reader:
 
 
 def unpack(data: bytes) -> tuple[Header, list[bytes]]:
-    """Parse and validate a whole .pxz file (version 1 to 6) -> (header, one payload per plane);
+    """Parse and validate a whole .pxz file (version 1 to 7) -> (header, one payload per plane);
     FormatError with a one-line reason on anything wrong."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise FormatError("not a pixzip file (bad magic bytes)")

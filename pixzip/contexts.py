@@ -176,6 +176,19 @@ def _lms_learn(lms, c, d, target, p, step):  # pragma: no cover - compiled
 
 
 @numba.njit(inline="always")
+def _cross_prediction(img, vals, i, j, c, box, pr):  # pragma: no cover - compiled
+    """A second prediction of subpixel (i, j, c), relative to pr, in halves (version 7's second moved
+    distribution, pixzip.adaptive): the channel before carried over from W and from N, their mean (a photo's
+    channels move together); for the first channel the plane through W, N and NW (W + N - NW). 0 where W, N
+    or NW is outside the tile."""
+    if i <= box[0] or j <= box[1]:
+        return np.int64(0)
+    if c > 0:
+        return _carried(img, vals, i, j, c, c - 1, 0, -1) + _carried(img, vals, i, j, c, c - 1, -1, 0) - 2 * pr
+    return 2 * (np.int64(img[i, j - 1, 0]) + np.int64(img[i - 1, j, 0]) - np.int64(img[i - 1, j - 1, 0]) - pr)
+
+
+@numba.njit(inline="always")
 def _lms_bucket(p):  # pragma: no cover - compiled
     """How far the LMS prediction p (fixed point) is from the network's prediction, 0..3: under half a
     level, under 1.5, under 4, more (version 6's final mixer's context: how much to trust which input)."""

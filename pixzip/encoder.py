@@ -36,7 +36,7 @@ def encode_pixels(pixels: np.ndarray, mode: str, model: registry.Model, tile: in
     compare it with the decoder's; costs, an (H, W) float array, receives each pixel's ideal cost in bits
     (all its channels). A multi-scale model codes the tiles' small images first, then the rest, into the
     same stream (pixzip.intscale). sharpen: fit and code each tile's sharpness (format version 3); adapt:
-    the adaptive stage of format version `stage` (4, 5 or 6), with side (H, W, S) the planes coded before as its
+    the adaptive stage of format version `stage` (4 to 7), with side (H, W, S) the planes coded before as its
     context."""
     enc = adaptive.Encoder(side, stage) if adapt else coder.Encoder()
     job = Job(coded_channels(model, mode), tile, chunk, torch.device(device), progress, trace, costs, sharpen)

@@ -59,7 +59,7 @@ def traced_round_trip(model, pixels: np.ndarray, mode: str, tile: int = 16, chun
     return out, np.concatenate(enc_trace), np.concatenate(dec_trace), payload
 
 
-VERSIONS = sorted(adaptive.SETTINGS)  # every format version's stage: 4, 5, 6
+VERSIONS = sorted(adaptive.SETTINGS)  # every format version's stage: 4 to 7
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (7, 5), (20, 33)])
@@ -216,3 +216,19 @@ def test_stale_kernel_caches_are_dropped():
     finally:
         stale.unlink(missing_ok=True)
         fresh.unlink(missing_ok=True)
+
+
+def test_moved_distribution_is_the_network_s_at_a_new_centre():
+    """Version 7's moved distributions (adaptive._moved_frequency): the network's frequencies moved by `at`
+    eighths of a level, whole levels exactly, fractions interpolated, the total unchanged."""
+    rng = np.random.default_rng(1)
+    freqs = rng.integers(0, 1000, (1, 256)).astype(np.float32)
+    freqs[0, 0] = 50_000  # the peak at residual 0
+    moved = lambda at: np.array([adaptive._moved_frequency(freqs, 0, r, at) for r in range(256)])  # noqa: E731
+    plain = 8 * (freqs[0].astype(np.int64) + 1)
+    np.testing.assert_array_equal(moved(0), plain)
+    np.testing.assert_array_equal(moved(3 * 8), np.roll(plain, 3))  # 3 levels up: the peak at residual 3
+    np.testing.assert_array_equal(moved(-2 * 8), np.roll(plain, -2))
+    np.testing.assert_array_equal(moved(4), (np.roll(plain, 1) + plain) // 2)  # half a level: between
+    for at in (-512, -13, 5, 511):
+        assert moved(at).sum() == plain.sum()

@@ -44,7 +44,7 @@ def version1(data: bytes) -> bytes:
 
 
 def test_older_versions_still_decode(packed, tiny_rgb):
-    """Files with the adaptive stage's earlier settings (versions 4 and 5, written on request with stage=), without
+    """Files with the adaptive stage's earlier settings (versions 4 to 6, written on request with stage=), without
     the adaptive stage (version 3, adapt=False), without sharpness (pixzip.sharpness; version 2,
     sharpen=False) and version 1."""
     pixels, data = packed
@@ -54,11 +54,11 @@ def test_older_versions_still_decode(packed, tiny_rgb):
         header, _ = container.unpack(old)
         assert header.version == version and header.planes == ("RGB",)
         np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
-    stages = [codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, stage=v)[0] for v in (4, 5)]
-    for old, version in zip(stages, (4, 5)):
+    stages = [codec.compress_pixels(pixels, "RGB", tiny_rgb, tile=16, stage=v)[0] for v in (4, 5, 6)]
+    for old, version in zip(stages, (4, 5, 6)):
         assert container.unpack(old)[0].version == version
         np.testing.assert_array_equal(codec.decompress_pixels(old, models=tiny_rgb)[0], pixels)
-    assert container.unpack(data)[0].version == 6 and len({data, v2, v3, *stages}) == 5
+    assert container.unpack(data)[0].version == 7 and len({data, v2, v3, *stages}) == 6
 
 
 def test_truncation(packed, tiny_rgb):

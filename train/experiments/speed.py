@@ -1,5 +1,5 @@
-"""Encode and decode seconds per megapixel on the validation photos with the adaptive stage of format 6, of
-format 5, and without it (format 3), in one process, twice, alternating (docs/benchmarks.md, "Speed"):
+"""Encode and decode seconds per megapixel on the validation photos with the adaptive stage of format 7, of
+format 6, and without it (format 3), in one process, twice, alternating (docs/benchmarks.md, "Speed"):
 
     python train/experiments/speed.py        # the OpenMP wait policy is the environment's (pixzip: PASSIVE)
 """
@@ -14,10 +14,10 @@ import pixzip
 
 images = [np.asarray(Image.open(p)) for p in sorted(glob.glob("../shared/data/val/*.png"))]
 megapixels = sum(im.shape[0] * im.shape[1] for im in images) / 1e6
-FORMATS = {6: {}, 5: {"stage": 5}, 3: {"adapt": False}}
+FORMATS = {7: {}, 6: {"stage": 6}, 3: {"adapt": False}}
 for options in FORMATS.values():  # the kernels loaded before timing
     pixzip.decompress(pixzip.compress(images[0][:16, :16], **options))
-for version in (6, 5, 3) * 2:
+for version in (7, 6, 3) * 2:
     encode = decode = 0.0
     for im in images:
         t0 = time.perf_counter()

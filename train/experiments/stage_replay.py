@@ -57,7 +57,7 @@ def replay_one(rec: list, module, settings: np.ndarray) -> np.ndarray:
         total = 0
         for stage in image["stages"]:
             enc = module.Encoder(stage["side"])
-            enc.settings = settings
+            enc.settings, enc.state = settings, module.State.new(settings)
             enc.begin(stage["img"])
             for symbols, freqs, w in stage["batches"]:
                 enc.push(symbols, freqs, module.Where(w.rows, w.cols, w.chans, w.boxes, w.preds))
