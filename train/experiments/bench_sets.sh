@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmarks behind docs/benchmarks.md: `pixzip bench` on every set, options passed on, reports in
-# runs/bench/SET. Formats 6 (2026-12-05) and 5 (2026-12-04): `bench_sets.sh --codecs png,jpeg-xl`; format 4: `bench_sets.sh --no-adapt`.
+# runs/bench/SET. Formats 7 and 6 (2026-12-05) and 5 (2026-12-04): `bench_sets.sh --codecs png,jpeg-xl`; format 4: `bench_sets.sh --no-adapt`.
 set -e
 cd "$(dirname "$0")/../.."
 mkdir -p runs/bench runs/skphotos runs/skother
