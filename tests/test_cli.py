@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pixzip import batch
+from pixzip import batch, container
 from pixzip.cli import main
 
 
@@ -101,7 +101,7 @@ def test_info_and_models(env, photo, tmp_path):
 
 def test_real_process_exit_code_and_one_line_error(tmp_path):
     bad = tmp_path / "bad.pxz"
-    bad.write_bytes(b"\x89PXZ\x07" + bytes(100))
+    bad.write_bytes(container.MAGIC + bytes([container.VERSION + 1]) + bytes(100))  # a version from the future
     run_ = subprocess.run([sys.executable, "-m", "pixzip", "decompress", str(bad)], capture_output=True, text=True)
     assert run_.returncode == 1
     assert run_.stderr.strip().count("\n") == 0 and "Traceback" not in run_.stderr
