@@ -57,8 +57,8 @@ WEIGHT_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * CONFIDENCE_BUCKETS  # the two 
 APM_SETS = 2 * MAX_CHANNELS * TREE_POSITIONS * 4
 FINAL_SETS = MAX_CHANNELS * TREE_POSITIONS * 4  # the final mixer's: by channel, position, and activity or LMS
 FINAL_INPUTS = 6  # the two mixers, the two APMs, the network, a bias
-# A counter's input is its stretch times YOUNG[row, n] / 2^12, n its count: row 0 (versions 4-6) says nothing
-# while n = 0 and all after; row 1 ramps in as n / (n + 2), for the contexts of quantized predictions
+# A counter's input is its stretch times YOUNG[row, n] / 2^12, n its count: row 0 (versions 4-6) gives nothing
+# while n = 0 and the whole stretch after; row 1 ramps in as n / (n + 2), for the contexts of quantized predictions
 # (RAMPED, version 7 on): a young counter there has seen a context of many unlike neighbourhoods.
 YOUNG = np.array([[4096 if n else 0 for n in range(1024)], [(n << 12) // (n + 2) for n in range(1024)]], dtype=np.int64)
 RAMPED = (6, 7, 12, 13, 14, 15, 16, LMS)
