@@ -197,6 +197,8 @@ class BoundDiagonalBiLSTM(BoundRowLSTM):
     time. The decoder runs l2r with the pixels (raster order within the tiles, all tiles of the chunk at
     once) and, when a row starts, r2l over the finished row above, right to left (`prepare_step`)."""
 
+    split_steps = False  # prepare_step keeps the row's steps (all the chunk's tiles')
+
     def _recurrences(self) -> None:
         """self.lstm[b] and self.r2l[b]: block b's left-to-right and right-to-left recurrences."""
         blocks = range(self.net.config.blocks)

@@ -171,6 +171,10 @@ class BoundNetwork:
     # PixelCNN's layers, and its conditional version's projections. Subclasses whose blocks have other
     # layers (pixzip.intlstm's recurrences) set it False and decode layer by layer.
     compiled_subpass = True
+    # Whether a decoding step's positions may be decoded in parts, the parts' steps interleaved
+    # (pixzip.decoder.parts): prepare_step keeps nothing from step to step. pixzip.intlstm's Diagonal
+    # BiLSTM keeps its row's steps, and sets it False.
+    split_steps = True
 
     def __init__(self, net: IntegerPixelCNN, layout: Layout, device: torch.device, decoder: bool):
         self.net, self.layout, self.device = net, layout, device

@@ -43,6 +43,8 @@ class StepState:
 class Bound(Protocol):
     """An integer network with buffers for one layout (a chunk of tiles) on one device."""
 
+    split_steps: bool  # whether the decoder may split a step's positions into parts (pixzip.decoder.parts)
+
     def set_pixels(self, pos: torch.Tensor, values: torch.Tensor) -> None:
         """The encoder's known pixel values (N, C) at positions, all set before any prediction reads them."""
 

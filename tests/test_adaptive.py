@@ -4,11 +4,12 @@ same on every machine; its state is per call, never shared."""
 import threading
 from decimal import Decimal, getcontext
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from pixzip import adaptive, codec, container, contexts, modes
+from pixzip import adaptive, codec, container, contexts, decoder, modes
 from pixzip.image import checksum
 
 from tests.test_exactness import smooth_image
@@ -163,6 +164,28 @@ def test_state_is_not_shared_between_threads(tiny_residual):
     for t in threads:
         t.join()
     assert together == alone
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="the parts decoder needs two threads")
+@pytest.mark.parametrize("model_name", ["tiny_residual", "tiny_multiscale"])
+@pytest.mark.parametrize("kind", ["photo", "screenshot"])
+def test_parts_decode_as_one_part(request, model_name, kind, monkeypatch):
+    """The decoder's parts (pixzip.decoder.parts: a chunk's tiles side by side, the stage on a worker thread,
+    one request behind) decode what a one-part decoder decodes, decision for decision, on tiles of unequal
+    sizes (the image's edges); and the stage did run on the worker."""
+    model = request.getfixturevalue(model_name)
+    pixels = contents(37, 45, 3, kind, 3)  # 5 x 6 tiles of 8 x 8, the last row and column smaller: one chunk
+    payload, _ = codec.encode_pixels(pixels, "RGB", model, tile=8, chunk=64, adapt=True)
+    header = container.Header("RGB", 45, 37, 8, 64, model.name, model.sha256, checksum(pixels))
+    where, pop = [], adaptive.Decoder.pop
+    monkeypatch.setattr(adaptive.Decoder, "pop", lambda *a: where.append(threading.current_thread()) or pop(*a))
+    traces = {}
+    for n in (1, decoder.PARTS):
+        monkeypatch.setattr(decoder, "PARTS", n)
+        traces[n] = []
+        np.testing.assert_array_equal(codec.decode_pixels(header, payload, model, trace=traces[n]), pixels)
+    assert np.array_equal(np.concatenate(traces[1]), np.concatenate(traces[decoder.PARTS]))
+    assert any(t is not threading.main_thread() for t in where)
 
 
 def test_heat_map_costs_are_the_adaptive_stage_bits(tiny_residual):
