@@ -61,20 +61,22 @@ def _decode_stage(dec, shape: tuple, net, job: Job, small: np.ndarray | None = N
         layout, bn, schedule = bind_chunk(net, ch, job, small, decoder=True)
         sharp = dec.pop_raw(len(ch) * len(job.coded), 8).reshape(len(ch), len(job.coded)) if job.sharpened else None
         chunk = _Chunk(net, bn, job, layout, schedule, stream.boxes(ch), sharp, known, out, progress)
-        _interleave(dec, [_decode_part(chunk, tiles) for tiles in parts(len(ch), bn)], job.trace)
+        _interleave(dec, [_decode_part(chunk, tiles) for tiles in parts(len(ch), bn, dec)], job.trace)
     return out
 
 
 PARTS = 3  # a chunk's tiles decoded side by side: more than two give each part's network slack (measured)
 
 
-def parts(tiles: int, bn) -> list[range]:
+def parts(tiles: int, bn, dec) -> list[range]:
     """A chunk's tiles in the parts decoded side by side (PARTS). Tiles never read each other, so each part's
     network needs only its own part's symbols. All in one part where there is one tile, where the bound
-    network's steps cannot be split (its prepare_step keeps state from step to step: `split_steps`), or
-    where this thread may use one CPU thread only (numba's setting: the stage would take a second core)."""
+    network's steps cannot be split (its prepare_step keeps state from step to step: `split_steps`), where
+    this thread may use one CPU thread only (numba's setting: the stage would take a second core), or where
+    dec is no adaptive stage (format 3's coder decodes in a fraction of the network's time: the network
+    is better off with every thread)."""
     n = min(PARTS, tiles)
-    if n < 2 or not bn.split_steps or numba.get_num_threads() < 2:
+    if n < 2 or not bn.split_steps or numba.get_num_threads() < 2 or not isinstance(dec, adaptive.Decoder):
         return [range(tiles)]
     return [range(k * tiles // n, (k + 1) * tiles // n) for k in range(n)]
 
