@@ -1,7 +1,8 @@
-# Measures what each image mode costs (docs/modes.md): python train/experiments/measure_modes.py
-# (needs .[bench], scikit-image).
+# Measures what each image mode costs (docs/modes.md): python train/experiments/measure_modes.py [MODEL]
+# (needs .[bench], scikit-image); MODEL: a model's name or .npz file (default: the default model).
 import io
 import os
+import sys
 import numpy as np
 import skimage
 from PIL import Image
@@ -9,7 +10,7 @@ import imagecodecs as ic
 import oxipng
 from pixzip import codec, modes, registry, widepng
 d = os.path.join(os.path.dirname(skimage.__file__), 'data')
-m = registry.resolve(None)
+m = registry.resolve(sys.argv[1] if len(sys.argv) > 1 else None)
 def png(im):
     if isinstance(im, widepng.WideImage):
         return oxipng.optimize_from_memory(widepng.write(im), level=6)
