@@ -174,9 +174,9 @@ def test_parts_decode_as_one_part(request, model_name, kind, monkeypatch):
     one request behind) decode what a one-part decoder decodes, decision for decision, on tiles of unequal
     sizes (the image's edges); and the stage did run on the worker."""
     model = request.getfixturevalue(model_name)
-    pixels = contents(37, 45, 3, kind, 3)  # 5 x 6 tiles of 8 x 8, the last row and column smaller: one chunk
+    pixels = contents(21, 27, 3, kind, 3)  # 3 x 4 tiles of 8 x 8, the last row and column smaller: one chunk
     payload, _ = codec.encode_pixels(pixels, "RGB", model, tile=8, chunk=64, adapt=True)
-    header = container.Header("RGB", 45, 37, 8, 64, model.name, model.sha256, checksum(pixels))
+    header = container.Header("RGB", 27, 21, 8, 64, model.name, model.sha256, checksum(pixels))
     where, pop = [], adaptive.Decoder.pop
     monkeypatch.setattr(adaptive.Decoder, "pop", lambda *a: where.append(threading.current_thread()) or pop(*a))
     traces = {}
