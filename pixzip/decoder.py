@@ -65,7 +65,7 @@ def _decode_stage(dec, shape: tuple, net, job: Job, small: np.ndarray | None = N
     return out
 
 
-PARTS = 3  # a chunk's tiles decoded side by side: more than two give each part's network slack (measured)
+PARTS = 3  # a chunk's tiles decoded side by side (2, 3 and 4 measured alike within noise: docs/benchmarks.md)
 
 
 def parts(tiles: int, bn, dec) -> list[range]:
