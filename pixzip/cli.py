@@ -259,6 +259,9 @@ def models():
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting: model.KEY, train.KEY, or a bare KEY (repeatable).")
 @click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time).")
+@click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
+              help="What --minutes counts: wall-clock time, or this process's CPU time (all threads; time "
+              "stopped or waiting for a busy machine is not spent).")
 @click.option("--steps", type=int, help="Step budget.")
 @click.option("--stop-after", type=float, metavar="MINUTES",
               help="Stop this process after MINUTES (checkpoint written) while the schedule stays planned over "
@@ -267,8 +270,8 @@ def models():
 @click.option("--resume", is_flag=True, help="Continue the run in --out.")
 @click.option("--seed", type=int, help="Random seed (default: the config's, 0).")
 @click.option("--threads", type=int, help="CPU threads (torch, and the integer model's kernels).")
-def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, stop_after, device, resume, seed,
-          threads):
+def train(data, val, run_dir, arch, config_file, overrides, minutes, clock, steps, stop_after, device, resume,
+          seed, threads):
     """Train a model on your images (then: pixzip export). Runs unchanged under
     `torchrun --nproc_per_node N --no-python pixzip train ...` (DistributedDataParallel)."""
     import torch
@@ -297,7 +300,7 @@ def train(data, val, run_dir, arch, config_file, overrides, minutes, steps, stop
     try:
         path = training.train(data, run_dir, config, train_config, minutes=minutes, steps=steps, resume=resume,
                               log=lambda m: tqdm.write(m, file=sys.stderr), val=val, device=device,
-                              progress_bar=True, stop_after=stop_after)
+                              progress_bar=True, stop_after=stop_after, clock=clock)
     except ValueError as e:
         raise Failure(str(e)) from None
     click.echo(f"checkpoint: {path}")

@@ -2,7 +2,9 @@
 phase so that the result exports to the exact integer model (pixzip.intnet).
 
 The schedule runs on a budget of steps or of minutes; with minutes, the cosine follows elapsed time, so a
-run given an hour anneals properly in an hour on whatever machine it lands on.
+run given an hour anneals properly in an hour on whatever machine it lands on. The minutes are wall-clock
+minutes, or (clock="cpu") this process's CPU minutes, all its threads together: a run on a shared machine,
+stopped or starved for a while, then spends its budget only on the work it did.
 """
 import ctypes
 import gc
@@ -235,6 +237,10 @@ def _start_or_resume(config: PixelCNNConfig, tc: TrainConfig, checkpoint: Path |
     return model, opt, step, seconds, history
 
 
+# What a time budget counts (train's clock): elapsed seconds, or the process's CPU seconds (all threads).
+CLOCKS = {"wall": time.time, "cpu": time.process_time}
+
+
 def _spent(step: int, seconds: float, budget: float | None, steps: int | None, world: int,
            dev: torch.device) -> float:
     """The fraction of the budget spent: seconds of `budget` seconds, or else step of `steps`. Under torchrun
@@ -321,6 +327,7 @@ def train(
     device: str = "cpu",
     progress_bar: bool = False,
     stop_after: float | None = None,
+    clock: str = "wall",
 ) -> Path:
     """Train a model (the architecture of `config`) on the images in `data`; checkpoints go to
     out/checkpoint.pt. Returns its path.
@@ -329,10 +336,12 @@ def train(
     averaging the gradients, so the effective batch is world size x batch; process 0 validates, logs and
     writes checkpoints, and the time budget follows the slowest process so that all stop at the same step.
     stop_after: minutes after which this call stops (with a checkpoint and a validation) though the budget,
-    and so the schedule, go on: the next sitting resumes where it stopped."""
+    and so the schedule, go on: the next sitting resumes where it stopped (a sitting's minutes are wall-clock).
+    clock: what the time budget counts, "wall" (elapsed time) or "cpu" (this process's CPU time)."""
     tc = train_config
     if (minutes is None) == (steps is None):
         raise ValueError("give exactly one of a time budget (minutes) and a step budget (steps)")
+    now = CLOCKS[clock]
     dev = resolve_device(device)
     rank, world = _distributed(dev)
     if dev.type == "cpu":
@@ -353,7 +362,7 @@ def train(
         net = DistributedDataParallel(model)
     budget = minutes * 60 if minutes is not None else None
     report = _Report(tc, history, log, val, val_images, ckpt_path, data, world, progress_bar and rank == 0)
-    start, sitting = time.time() - seconds, time.time()
+    start, sitting = now() - seconds, time.time()
     while (frac := _spent(step, seconds, budget, steps, world, dev)) < 1:
         if stop_after is not None and time.time() - sitting > stop_after * 60:
             log(f"step {step}: stopping after {stop_after:g} minutes of this sitting, {100 * frac:.1f}% of the budget")
@@ -372,7 +381,7 @@ def train(
         loss.backward()
         opt.step()
         step += 1
-        seconds = time.time() - start
+        seconds = now() - start
         cost = loss.item()
         if rank == 0:
             report.after_step(model, opt, step, seconds, frac, lr, cost)

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pixzip import codec, registry
+from pixzip import train as training
 from pixzip.cli import main
 
 TINY = ["--set", "hidden=6", "--set", "blocks=1", "--set", "crop=16", "--set", "batch=2",
@@ -64,6 +65,19 @@ def test_train_validate_export_and_use(photos, tmp_path, monkeypatch, arch, extr
     assert val[-1]["val_bpsp"] == round(ideal / subpixels, 4)
     monkeypatch.setenv("PIXZIP_MODEL_PATH", str(models))  # found by name and hash, without the package
     assert registry.find("mine", model.sha256).sha256 == model.sha256
+
+
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_time_budget_counts_the_chosen_clock(photos, tmp_path, monkeypatch, clock):
+    """--minutes counts what --clock names: with that clock faked to advance 6 seconds a reading, a one-minute
+    budget ends after exactly 10 steps (the other clock, left real, would take a minute)."""
+    torch.set_num_threads(1)
+    readings = iter(range(0, 10**6, 6))
+    monkeypatch.setitem(training.CLOCKS, clock, lambda: next(readings))
+    result = run("train", "--data", photos, "--out", tmp_path / "run", "--minutes", 1, "--clock", clock, *TINY)
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    assert (state["step"], state["seconds"]) == (10, 60)
 
 
 def test_config_file_and_overrides(photos, tmp_path):
