@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces models/pixelcnn-<sha8>.npz, the default model: a PixelCNN (48 features, 5 residual blocks,
 # residual inputs; a 15-bit first layer, per-feature stream scales, a 16-bit residual stream, a 12-bit output
-# layer) trained on ../shared/data/train on 2 CPU cores, then exported and measured on ../shared/data/val.
+# layer) trained on CPU cores, on ../shared/data/train and then on the data recipe's set, exported and
+# measured on ../shared/data/val.
 # See docs/models.md.
 #
 # It was made in five runs, and these are the commands that ran:
