@@ -21,7 +21,7 @@ GOLDEN_SHARPENED = {
     "diagbilstm": ("a7151a5d", "040ff33bba6a153b9d420c6977935908452f5b78201b644c261e092fc8be5efd"),
     "multiscale": ("f849ddb9", "0aa88cdb0c9265e13be4eb2e88ecd615c95dce48b1b58df1ba545ddd7dba2768"),
     "multiscale-rowlstm": ("a90aac84", "5808062a20f91d92ef03db5d238e52b31d507782ff21d14448a508964d7e9091"),
-    None: ("f20b173f", "b65d1a9bcf2003d0785dc2738cde76352352aaa0950802fe420af2ec5504aa2b"),
+    None: ("8188344c", "10cf21f67b1f7fd0ea333b00cdb22b506351d2bb18007bdc01596dc32d8f763e"),
 }
 
 

@@ -17,12 +17,12 @@ SAMPLE = REPO / "samples" / "astronaut.png"
 # the adaptive stage (version 3) and without sharpness
 # either (version 2: every integer the network computes, the same since the model shipped). Change them only
 # on purpose (a new default model, tile size or format version), never to make a test pass.
-GOLDEN_V7 = "c29a15147e9dcda9326ca22c0bd57d3194e51e8a2b2ce8cd839ef8a2bb769bba"
-GOLDEN_V6 = "248d143c14e9ca9d789fb21ba77b3f7df6d9965ebbbeaca91fa15efbb455855f"
-GOLDEN_V5 = "ac81a4705ff5ffa7cfb0a35e35890bb8c7b34ab8f410b8ffa0a4ae16048e86de"
-GOLDEN_V4 = "06aee110fd6c5e65f433163091ee4e201755297e29cf22d81eba0154ae5d5b77"
-GOLDEN = "576694bba6a4eb10e311eb77ec383d1dc7568cdeb0dc7521d9b292779b9aa468"
-GOLDEN_V2 = "f1d8483da22a4aefc50b8dfc9a60cd4ceeab2d4ccc06540087f1d28acca6ce79"
+GOLDEN_V7 = "c96255bcee13c336ff25e1b871b68d2f3bb0318277176696cc3f66c2c6729e7a"
+GOLDEN_V6 = "bae51c2e35efc853ddb51ace121bac8bea573e37806bae25af8a30bc721432ad"
+GOLDEN_V5 = "bdd5266cb812a8a5160360ee4a79b0fb101f08bb03a981aa9f61eea2b011adb6"
+GOLDEN_V4 = "3cba2dc0d191dd9b0cdac17870514cc6fcf14c8ae95e6fa690e8faa4a950f3c2"
+GOLDEN = "9c38e664599a1506f528a35c3afc22b08ff7a123decf6503caaaa21ef07d4214"
+GOLDEN_V2 = "da369a3545136bc0c1b140883cca5c015eb92e0fa857e2563458e43446457ffe"
 # The first release's default model, still shipped (not in the manifest) so that its files decode: the
 # same with it, and with 64 x 64 tiles in chunks of 256, the first release's defaults, written as a version 1
 # file - pinned since the first release, so they show that later work changed no integer on its coding path.
@@ -48,28 +48,28 @@ GOLDEN_CROP_V7 = {
     "multiscale": "85c2f4b88307a079e518f9a124384db2bd2917a3a4ea90ab4a281337e75e9e0d",
     "multiscale-rowlstm": "c84ef5e17b8accd6747bb170d23c789009bc0039c198c5f57e358f32e208e356",
     "rowlstm": "4404394a5aa1545091d3909ac47fbad42367c2c73b999051cf1e8babaec231ac",
-    "pixelcnn": "59dd5057c2389709bd90a96288c590977a1abe467e827c4bd1e8fd5e2424bb1c",
+    "pixelcnn": "c0467ab8e34e6324c63849cf2408d6102e1894d36dd0d5c78ea2b090a7fbf3f1",
 }
 GOLDEN_CROP_V6 = {
     "diagbilstm": "c543cf33d2dc0e76121e67bce30a5163a0069954d0e7523b2c11b93cc70f73f9",
     "multiscale": "565720482caa2882e2a8d77f014d07745044021a1415afce24d48e45017f600f",
     "multiscale-rowlstm": "a4b65acf110b9a6119cc30b0d26ff7d7d4847091b9840a9c2da0f24dcb536f69",
     "rowlstm": "757363e63a4d80a0eaa1136a63266e628ce0fe4200b32795a517044425efc209",
-    "pixelcnn": "ca4d70b5337cadfd16e109826e9546dd4fae05ec8e09eb4a5bd6336313c6f0cf",
+    "pixelcnn": "55037fc6b4cdda9d4715f4c89c0540f32caef82920b6f8bbcd0421ad81a91510",
 }
 GOLDEN_CROP_V5 = {
     "diagbilstm": "94fe171307f7bdfa5151db99a66411d39de230e6c3eb033d8d583a8299f7128a",
     "multiscale": "3dc1269706a484020dd66d24520bdf2ba27074074993a9a00cb41f22b0ba0abb",
     "multiscale-rowlstm": "7422fc45e1706c1e6ee722a364e5060fb0210a90fc90671972f369ee609aeb66",
     "rowlstm": "79e0bf3768278056bc3d1e876427c292b60140eebf5206e3898dfebbc83b5d71",
-    "pixelcnn": "b585366caa9bf73d8462cc5a1917de8a0f36bfa326f991ddb25bec03ccd067f8",
+    "pixelcnn": "8064782c42f0f09662051226385a5e35d13e74de1a07c9ccfde47c408fcb89f3",
 }
 GOLDEN_CROP_V4 = {
     "diagbilstm": "fd607717c272e9945a1d6d08dc820e299ee196a39f12f79e1e39938ab2e2c739",
     "multiscale": "08dfa20e63248131a82bc8842d761554b6f23e836897812ac20120594ea7e099",
     "multiscale-rowlstm": "d1c94637fa9f66ed261639079658e6e6e89d2a80c2804f902bc907fa6a475862",
     "rowlstm": "3457e99412b1a3c765d8da0014b84779590d2c540c90458f3a369ab46ac5de67",
-    "pixelcnn": "2ad947004958d0b1663f88ef5e537626292c4270aabaea0348172641289f5464",
+    "pixelcnn": "a75e12089e69c59795bbadb1029d40cbdf0ac7f77fecd306dcd60f23c0254a42",
 }
 
 # Models replaced by a better one of the same name, still shipped (not in the manifest) so that their files
@@ -81,6 +81,12 @@ RETIRED_CROP = {
     "pixelcnn-1b22c9ec.npz": "b091824144ef5245adad768c6ead482f7dee7ba332ba532eaf8f0d12243bc510",
     "pixelcnn-96d2cbc4.npz": "cd05b95934a9cc46b167c5656ac8fd13839767818aff9723ab587957b3abd11a",
     "pixelcnn-3cab8674.npz": "fdb34bcb657d08f479dbfb1f14ee271e7e532493147c607b1a24056025c08b97",
+    "pixelcnn-f20b173f.npz": "4ff75be228e5f96cf73a44590161ff12822cf40dd204abc40199bd6ef1ba7830",
+}
+# A replaced default's files as it wrote them last (format version 7, the adaptive stage): file -> the
+# SHA-256 of the crop's file, pinned while it was the default.
+RETIRED_CROP_V7 = {
+    "pixelcnn-f20b173f.npz": "59dd5057c2389709bd90a96288c590977a1abe467e827c4bd1e8fd5e2424bb1c",
 }
 
 
@@ -123,6 +129,19 @@ def test_retired_models_still_decode_with_golden_bytes(file):
     pixels = sample_crop()
     data = codec.compress_pixels(pixels, "RGB", retired, sharpen=False)[0]
     assert hashlib.sha256(data).hexdigest() == RETIRED_CROP[file]
+    np.testing.assert_array_equal(codec.decompress_pixels(data)[0], pixels)
+
+
+@pytest.mark.parametrize("file", sorted(RETIRED_CROP_V7))
+def test_retired_default_adaptive_files_still_decode(file):
+    """The files a replaced default wrote in the current format: the same bytes, decoded with the model found
+    by name and hash."""
+    retired = registry.load_file(REPO / "models" / file)
+    assert retired.sha256 != registry.resolve(retired.name).sha256
+    pixels = sample_crop()
+    data = codec.compress_pixels(pixels, "RGB", retired)[0]
+    assert container.unpack(data)[0].version == 7
+    assert hashlib.sha256(data).hexdigest() == RETIRED_CROP_V7[file]
     np.testing.assert_array_equal(codec.decompress_pixels(data)[0], pixels)
 
 
