@@ -29,7 +29,8 @@ with tempfile.TemporaryDirectory() as folder:
     run = Path(tempfile.mkdtemp())
     (run / "checkpoint.pt").symlink_to(Path(sys.argv[1]).resolve())
     entry = export.export(run, "campaign", Path(folder))
-    models = {"pixelcnn-f20b173f (the default it started from)": registry.load_file(Path("models/pixelcnn-f20b173f.npz")),
+    start = registry.load_file(Path("models/pixelcnn-f20b173f.npz"))
+    models = {"pixelcnn-f20b173f (the default it started from)": start,
               f"campaign step {entry['training']['steps']}, {entry['training']['minutes']} min":
                   registry.load_file(Path(folder) / entry["file"])}
     print("| model | " + " | ".join(f"{s} (network alone) | {s} (adaptive)" for s in SETS) + " |")
