@@ -228,19 +228,22 @@ def models():
     if not entries:
         click.echo("no models installed")
     else:
-        click.echo(f"{'name':<20} {'arch':<19} {'params':>8} {'size':>9} {'val bpsp':>9}  file")
+        # val bpsp: the model's files of the validation photos at export, in the format of that day (format 3:
+        # the network alone; 4 and later: with the adaptive stage), so the format is shown beside it
+        click.echo(f"{'name':<20} {'arch':<19} {'params':>8} {'size':>9} {'val bpsp (format)':>17}  file")
     default = registry.manifest().get("default")
     for e in entries:
         if "error" in e:
-            click.echo(f"{e['name']:<20} {'?':<19} {'-':>8} {'-':>9} {'-':>9}  {e['path']} (unreadable: {e['error']})")
+            click.echo(f"{e['name']:<20} {'?':<19} {'-':>8} {'-':>9} {'-':>17}  {e['path']} (unreadable: {e['error']})")
             continue
         arch = f"{e['arch']}/{e['config'].get('base', 'pixelcnn')}" if e["arch"] == "multiscale" else e["arch"]
         note = " (default)" if e["where"] == "shipped" and e["name"] == default else ""
         if e["hidden_by"] is not None:
             note += f" (hidden by {e['hidden_by']}: --model {e['name']} finds that one)"
         file = e["file"] if e["where"] == "shipped" else e["path"]
+        val = f"{e['val_bpsp']:.3f} ({e.get('val_format', '?')})" if "val_bpsp" in e else "-"
         click.echo(f"{e['name']:<20} {arch:<19} {e.get('parameters', '-'):>8} {e.get('bytes', '-'):>9} "
-                   f"{e.get('val_bpsp', float('nan')):>9.3f}  {file}{note}")
+                   f"{val:>17}  {file}{note}")
     click.echo(f"user models: {registry.user_dir()} (pixzip export writes there)", err=True)
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from pixzip import batch, container
+from pixzip import batch, container, registry
 from pixzip.cli import main
 
 
@@ -97,6 +97,14 @@ def test_info_and_models(env, photo, tmp_path):
     assert "30x20 RGB" in r.output and env.name in r.output and env.sha256.hex() in r.output
     r = run("models")
     assert r.exit_code == 0 and "multiscale/rowlstm" in r.output  # a multi-scale model's base is shown
+    # the validation cost is shown with the format it was measured in (the network alone, or with the stage)
+    shipped = {e["name"]: e for e in registry.manifest()["models"]}
+    rows = [line.split() for line in r.output.splitlines()[1:]]
+    assert {row[0] for row in rows if row} >= shipped.keys()
+    for line in r.output.splitlines()[1:]:
+        if line.split() and line.split()[0] in shipped:
+            entry = shipped[line.split()[0]]
+            assert f"{entry['val_bpsp']:.3f} ({entry['val_format']})" in line
 
 
 def test_real_process_exit_code_and_one_line_error(tmp_path):
