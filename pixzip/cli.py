@@ -261,7 +261,7 @@ def models():
               help="TOML file: arch, [model] and [train] settings (see train/*.toml).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a setting: model.KEY, train.KEY, or a bare KEY (repeatable).")
-@click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time).")
+@click.option("--minutes", type=float, help="Time budget (the schedule follows elapsed time: see --clock).")
 @click.option("--clock", type=click.Choice(["wall", "cpu"]), default="wall", show_default=True,
               help="What --minutes counts: wall-clock time, or this process's CPU time (all threads; time "
               "stopped or waiting for a busy machine is not spent).")

@@ -341,6 +341,8 @@ def train(
     tc = train_config
     if (minutes is None) == (steps is None):
         raise ValueError("give exactly one of a time budget (minutes) and a step budget (steps)")
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}: one of {', '.join(CLOCKS)}")
     now = CLOCKS[clock]
     dev = resolve_device(device)
     rank, world = _distributed(dev)

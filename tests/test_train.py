@@ -80,6 +80,11 @@ def test_time_budget_counts_the_chosen_clock(photos, tmp_path, monkeypatch, cloc
     assert (state["step"], state["seconds"]) == (10, 60)
 
 
+def test_unknown_clock_is_refused(photos, tmp_path):
+    with pytest.raises(ValueError, match="unknown clock 'gpu'"):
+        training.train(photos, tmp_path / "run", registry.ARCHITECTURES["pixelcnn"].config(), minutes=1, clock="gpu")
+
+
 def test_config_file_and_overrides(photos, tmp_path):
     cfg = tmp_path / "run.toml"
     cfg.write_text('arch = "pixelcnn"\n[model]\nhidden = 6\nblocks = 1\n[train]\ncrop = 16\nbatch = 2\n')
