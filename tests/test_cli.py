@@ -99,12 +99,9 @@ def test_info_and_models(env, photo, tmp_path):
     assert r.exit_code == 0 and "multiscale/rowlstm" in r.output  # a multi-scale model's base is shown
     # the validation cost is shown with the format it was measured in (the network alone, or with the stage)
     shipped = {e["name"]: e for e in registry.manifest()["models"]}
-    rows = [line.split() for line in r.output.splitlines()[1:]]
-    assert {row[0] for row in rows if row} >= shipped.keys()
-    for line in r.output.splitlines()[1:]:
-        if line.split() and line.split()[0] in shipped:
-            entry = shipped[line.split()[0]]
-            assert f"{entry['val_bpsp']:.3f} ({entry['val_format']})" in line
+    rows = {line.split()[0]: line for line in reversed(r.output.splitlines()[1:]) if line.strip()}  # the first wins
+    for name, entry in shipped.items():
+        assert f"{entry['val_bpsp']:.3f} ({entry['val_format']})" in rows[name]
 
 
 def test_real_process_exit_code_and_one_line_error(tmp_path):
